@@ -1,0 +1,663 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Shifter: remember where each TCP connection was going before DNAT or
+ * REDIRECT rewrote it, and answer lookups over generic netlink.
+ *
+ * The table is keyed by (family, client address, client port) and lives in
+ * each network namespace. Readers (netlink LOOKUP and DUMP) walk it under
+ * RCU; writers (the hooks and the expiry work) hold a per-namespace lock.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bitmap.h>
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/jiffies.h>
+#include <linux/list.h>
+#include <linux/log2.h>
+#include <linux/module.h>
+#include <linux/netdevice.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6.h>
+#include <linux/rculist.h>
+#include <linux/siphash.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/tcp.h>
+#include <linux/workqueue.h>
+#include <net/genetlink.h>
+#include <net/ip.h>
+#include <net/ipv6.h>
+#include <net/net_namespace.h>
+#include <net/netns/generic.h>
+
+#include "uapi/shifter_genl.h"
+
+#define SHIFTER_MAX_PORTS	32
+#define SHIFTER_GC_INTERVAL	HZ
+
+static unsigned short ports[SHIFTER_MAX_PORTS] = { 80, 443 };
+static int nports = 2;
+module_param_array(ports, ushort, &nports, 0444);
+MODULE_PARM_DESC(ports, "Destination TCP ports whose SYNs are recorded (default 80,443)");
+
+static unsigned int ttl = 120;
+module_param(ttl, uint, 0644);
+MODULE_PARM_DESC(ttl, "Seconds an entry lives after its SYN (default 120)");
+
+static unsigned int max_entries = 65536;
+module_param(max_entries, uint, 0644);
+MODULE_PARM_DESC(max_entries, "Entries per network namespace before the oldest is evicted (default 65536)");
+
+/* Read once at load: the hooks test membership without touching the array. */
+static DECLARE_BITMAP(shifter_port_map, 65536) __read_mostly;
+
+struct shifter_key {
+	union nf_inet_addr addr;
+	__be16 port;
+	u8 family;
+	u8 pad;
+};
+
+struct shifter_entry {
+	struct hlist_node node;		/* bucket chain, RCU */
+	struct list_head age;		/* oldest first, under lock */
+	struct rcu_head rcu;
+	struct shifter_key key;
+	union nf_inet_addr daddr;
+	__be16 dport;
+	unsigned long stamp;		/* jiffies at the SYN */
+};
+
+struct shifter_net {
+	spinlock_t lock;		/* protects writes to buckets, age, count */
+	struct hlist_head *buckets;
+	unsigned int hash_mask;
+	unsigned int count;
+	struct list_head age;
+	siphash_key_t hash_key;
+	struct delayed_work gc;
+	atomic64_t recorded;
+	atomic64_t lookups;
+	atomic64_t hits;
+	atomic64_t misses;
+	atomic64_t expired;
+	atomic64_t evicted;
+};
+
+static unsigned int shifter_net_id __read_mostly;
+static struct genl_family shifter_genl_family;
+
+static struct shifter_net *shifter_pernet(struct net *net)
+{
+	return net_generic(net, shifter_net_id);
+}
+
+static unsigned long shifter_ttl_jiffies(void)
+{
+	return (unsigned long)max(READ_ONCE(ttl), 1U) * HZ;
+}
+
+static bool shifter_expired(const struct shifter_entry *e, unsigned long now)
+{
+	return time_after(now, READ_ONCE(e->stamp) + shifter_ttl_jiffies());
+}
+
+static struct hlist_head *shifter_bucket(struct shifter_net *sn,
+					 const struct shifter_key *key)
+{
+	u64 h = siphash(key, sizeof(*key), &sn->hash_key);
+
+	return &sn->buckets[h & sn->hash_mask];
+}
+
+static bool shifter_key_eq(const struct shifter_key *a,
+			   const struct shifter_key *b)
+{
+	return a->family == b->family && a->port == b->port &&
+	       nf_inet_addr_cmp(&a->addr, &b->addr);
+}
+
+/* Caller holds sn->lock or rcu_read_lock. */
+static struct shifter_entry *shifter_find(struct shifter_net *sn,
+					  const struct shifter_key *key)
+{
+	struct shifter_entry *e;
+
+	hlist_for_each_entry_rcu(e, shifter_bucket(sn, key), node,
+				 lockdep_is_held(&sn->lock)) {
+		if (shifter_key_eq(&e->key, key))
+			return e;
+	}
+	return NULL;
+}
+
+static void shifter_unlink(struct shifter_net *sn, struct shifter_entry *e)
+{
+	lockdep_assert_held(&sn->lock);
+	hlist_del_rcu(&e->node);
+	list_del(&e->age);
+	sn->count--;
+	kfree_rcu(e, rcu);
+}
+
+/* Drop expired entries from the old end; the age list is in stamp order. */
+static void shifter_expire(struct shifter_net *sn, unsigned long now)
+{
+	struct shifter_entry *e, *tmp;
+
+	lockdep_assert_held(&sn->lock);
+	list_for_each_entry_safe(e, tmp, &sn->age, age) {
+		if (!shifter_expired(e, now))
+			break;
+		shifter_unlink(sn, e);
+		atomic64_inc(&sn->expired);
+	}
+}
+
+static void shifter_gc(struct work_struct *work)
+{
+	struct shifter_net *sn = container_of(to_delayed_work(work),
+					      struct shifter_net, gc);
+
+	spin_lock_bh(&sn->lock);
+	shifter_expire(sn, jiffies);
+	spin_unlock_bh(&sn->lock);
+	schedule_delayed_work(&sn->gc, SHIFTER_GC_INTERVAL);
+}
+
+static void shifter_record(struct shifter_net *sn,
+			   const struct shifter_key *key,
+			   const union nf_inet_addr *daddr, __be16 dport,
+			   bool second_pass)
+{
+	struct shifter_entry *e, *old;
+	unsigned long now = jiffies;
+
+	/* Allocate outside the lock; a SYN flood then only costs the allocator. */
+	e = kzalloc(sizeof(*e), GFP_ATOMIC);
+	if (!e)
+		return;
+	e->key = *key;
+	e->daddr = *daddr;
+	e->dport = dport;
+	e->stamp = now;
+
+	spin_lock_bh(&sn->lock);
+	old = shifter_find(sn, key);
+	if (old) {
+		/*
+		 * A loopback SYN comes back through PRE_ROUTING on lo after NAT
+		 * rewrote its destination: keep what LOCAL_OUT recorded.
+		 */
+		if (second_pass && !shifter_expired(old, now)) {
+			spin_unlock_bh(&sn->lock);
+			kfree(e);
+			return;
+		}
+		/* Otherwise the client reused its port for a new connection. */
+		shifter_unlink(sn, old);
+	}
+	shifter_expire(sn, now);
+	while (sn->count >= max(READ_ONCE(max_entries), 1U)) {
+		old = list_first_entry(&sn->age, struct shifter_entry, age);
+		shifter_unlink(sn, old);
+		atomic64_inc(&sn->evicted);
+	}
+	hlist_add_head_rcu(&e->node, shifter_bucket(sn, key));
+	list_add_tail(&e->age, &sn->age);
+	sn->count++;
+	spin_unlock_bh(&sn->lock);
+	atomic64_inc(&sn->recorded);
+}
+
+static void shifter_forget(struct shifter_net *sn,
+			   const struct shifter_key *key,
+			   const union nf_inet_addr *daddr, __be16 dport)
+{
+	struct shifter_entry *e;
+	bool found;
+
+	/* Most FINs belong to connections we never recorded: look first. */
+	rcu_read_lock();
+	found = shifter_find(sn, key);
+	rcu_read_unlock();
+	if (!found)
+		return;
+
+	spin_lock_bh(&sn->lock);
+	e = shifter_find(sn, key);
+	/* Only the client's own connection: same original destination. */
+	if (e && e->dport == dport && nf_inet_addr_cmp(&e->daddr, daddr))
+		shifter_unlink(sn, e);
+	spin_unlock_bh(&sn->lock);
+}
+
+static unsigned int shifter_hook(void *priv, struct sk_buff *skb,
+				 const struct nf_hook_state *state)
+{
+	struct shifter_net *sn = shifter_pernet(state->net);
+	union nf_inet_addr daddr = {};
+	struct shifter_key key = {};
+	struct tcphdr _th;
+	const struct tcphdr *th;
+	unsigned int thoff;
+	bool second_pass;
+
+	if (state->pf == NFPROTO_IPV4) {
+		const struct iphdr *iph = ip_hdr(skb);
+
+		if (iph->protocol != IPPROTO_TCP || ip_is_fragment(iph))
+			return NF_ACCEPT;
+		thoff = skb_network_offset(skb) + ip_hdrlen(skb);
+		key.family = AF_INET;
+		key.addr.ip = iph->saddr;
+		daddr.ip = iph->daddr;
+	} else {
+		const struct ipv6hdr *ip6h = ipv6_hdr(skb);
+		unsigned short fragoff = 0;
+		int off = 0;
+
+		if (ipv6_find_hdr(skb, &off, IPPROTO_TCP, &fragoff, NULL) !=
+		    IPPROTO_TCP || fragoff)
+			return NF_ACCEPT;
+		thoff = off;
+		key.family = AF_INET6;
+		key.addr.in6 = ip6h->saddr;
+		daddr.in6 = ip6h->daddr;
+	}
+
+	th = skb_header_pointer(skb, thoff, sizeof(_th), &_th);
+	if (!th)
+		return NF_ACCEPT;
+	key.port = th->source;
+
+	if (th->syn && !th->ack) {
+		if (!test_bit(ntohs(th->dest), shifter_port_map))
+			return NF_ACCEPT;
+		second_pass = state->hook == NF_INET_PRE_ROUTING && state->in &&
+			      (state->in->flags & IFF_LOOPBACK);
+		shifter_record(sn, &key, &daddr, th->dest, second_pass);
+	} else if (th->fin || th->rst) {
+		shifter_forget(sn, &key, &daddr, th->dest);
+	}
+	return NF_ACCEPT;
+}
+
+/* Before DNAT: afterwards the destination is already rewritten. */
+static const struct nf_hook_ops shifter_hook_ops[] = {
+	{
+		.hook		= shifter_hook,
+		.pf		= NFPROTO_IPV4,
+		.hooknum	= NF_INET_PRE_ROUTING,
+		.priority	= NF_IP_PRI_NAT_DST - 1,
+	},
+	{
+		.hook		= shifter_hook,
+		.pf		= NFPROTO_IPV4,
+		.hooknum	= NF_INET_LOCAL_OUT,
+		.priority	= NF_IP_PRI_NAT_DST - 1,
+	},
+	{
+		.hook		= shifter_hook,
+		.pf		= NFPROTO_IPV6,
+		.hooknum	= NF_INET_PRE_ROUTING,
+		.priority	= NF_IP6_PRI_NAT_DST - 1,
+	},
+	{
+		.hook		= shifter_hook,
+		.pf		= NFPROTO_IPV6,
+		.hooknum	= NF_INET_LOCAL_OUT,
+		.priority	= NF_IP6_PRI_NAT_DST - 1,
+	},
+};
+
+static int shifter_addr_len(u8 family)
+{
+	switch (family) {
+	case AF_INET:
+		return sizeof(struct in_addr);
+	case AF_INET6:
+		return sizeof(struct in6_addr);
+	}
+	return -ENOPROTOOPT;
+}
+
+static int shifter_put_addr(struct sk_buff *skb, int type, u8 family,
+			    const union nf_inet_addr *addr)
+{
+	return nla_put(skb, type, shifter_addr_len(family), addr);
+}
+
+static int shifter_nl_lookup(struct sk_buff *skb, struct genl_info *info)
+{
+	struct shifter_net *sn = shifter_pernet(genl_info_net(info));
+	union nf_inet_addr daddr;
+	struct shifter_key key = {};
+	struct shifter_entry *e;
+	struct sk_buff *msg;
+	unsigned long stamp;
+	__be16 dport;
+	void *hdr;
+	int len;
+	int ret;
+
+	if (GENL_REQ_ATTR_CHECK(info, SHIFTER_A_FAMILY) ||
+	    GENL_REQ_ATTR_CHECK(info, SHIFTER_A_SRC_ADDR) ||
+	    GENL_REQ_ATTR_CHECK(info, SHIFTER_A_SRC_PORT))
+		return -EINVAL;
+
+	key.family = nla_get_u8(info->attrs[SHIFTER_A_FAMILY]);
+	len = shifter_addr_len(key.family);
+	if (len < 0) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[SHIFTER_A_FAMILY],
+				    "family must be AF_INET or AF_INET6");
+		return len;
+	}
+	if (info->attrs[SHIFTER_A_PROTOCOL] &&
+	    nla_get_u8(info->attrs[SHIFTER_A_PROTOCOL]) != IPPROTO_TCP) {
+		NL_SET_ERR_MSG_ATTR(info->extack,
+				    info->attrs[SHIFTER_A_PROTOCOL],
+				    "only TCP connections are recorded");
+		return -ENOPROTOOPT;
+	}
+	if (nla_len(info->attrs[SHIFTER_A_SRC_ADDR]) != len) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[SHIFTER_A_SRC_ADDR],
+				    "address length does not match family");
+		return -EINVAL;
+	}
+	nla_memcpy(&key.addr, info->attrs[SHIFTER_A_SRC_ADDR], len);
+	key.port = htons(nla_get_u16(info->attrs[SHIFTER_A_SRC_PORT]));
+
+	atomic64_inc(&sn->lookups);
+	rcu_read_lock();
+	e = shifter_find(sn, &key);
+	if (e && !shifter_expired(e, jiffies)) {
+		daddr = e->daddr;
+		dport = e->dport;
+		stamp = READ_ONCE(e->stamp);
+	} else {
+		e = NULL;
+	}
+	rcu_read_unlock();
+	if (!e) {
+		atomic64_inc(&sn->misses);
+		return -ENOENT;
+	}
+	atomic64_inc(&sn->hits);
+
+	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &shifter_genl_family, 0, SHIFTER_CMD_LOOKUP);
+	ret = -EMSGSIZE;
+	if (!hdr)
+		goto out_free;
+	if (nla_put_u8(msg, SHIFTER_A_FAMILY, key.family) ||
+	    shifter_put_addr(msg, SHIFTER_A_DST_ADDR, key.family, &daddr) ||
+	    nla_put_u16(msg, SHIFTER_A_DST_PORT, ntohs(dport)) ||
+	    nla_put_u32(msg, SHIFTER_A_AGE_MS,
+			jiffies_to_msecs(jiffies - stamp)))
+		goto out_free;
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+
+out_free:
+	nlmsg_free(msg);
+	return ret;
+}
+
+static int shifter_nl_stats(struct sk_buff *skb, struct genl_info *info)
+{
+	struct shifter_net *sn = shifter_pernet(genl_info_net(info));
+	struct sk_buff *msg;
+	struct nlattr *nest;
+	void *hdr;
+	int ret = -EMSGSIZE;
+
+	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &shifter_genl_family, 0, SHIFTER_CMD_STATS);
+	if (!hdr)
+		goto out_free;
+	nest = nla_nest_start(msg, SHIFTER_A_STATS);
+	if (!nest)
+		goto out_free;
+	if (nla_put_u64_64bit(msg, SHIFTER_STATS_A_RECORDED,
+			      atomic64_read(&sn->recorded), SHIFTER_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, SHIFTER_STATS_A_LOOKUPS,
+			      atomic64_read(&sn->lookups), SHIFTER_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, SHIFTER_STATS_A_HITS,
+			      atomic64_read(&sn->hits), SHIFTER_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, SHIFTER_STATS_A_MISSES,
+			      atomic64_read(&sn->misses), SHIFTER_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, SHIFTER_STATS_A_EXPIRED,
+			      atomic64_read(&sn->expired), SHIFTER_STATS_A_PAD) ||
+	    nla_put_u64_64bit(msg, SHIFTER_STATS_A_EVICTED,
+			      atomic64_read(&sn->evicted), SHIFTER_STATS_A_PAD) ||
+	    nla_put_u32(msg, SHIFTER_STATS_A_ENTRIES, READ_ONCE(sn->count)) ||
+	    nla_put_u32(msg, SHIFTER_STATS_A_MAX_ENTRIES,
+			READ_ONCE(max_entries)) ||
+	    nla_put_u32(msg, SHIFTER_STATS_A_TTL, READ_ONCE(ttl)))
+		goto out_free;
+	nla_nest_end(msg, nest);
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+
+out_free:
+	nlmsg_free(msg);
+	return ret;
+}
+
+static int shifter_nl_dump_entry(struct sk_buff *skb,
+				 struct netlink_callback *cb,
+				 const struct shifter_entry *e)
+{
+	void *hdr;
+
+	hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+			  &shifter_genl_family, NLM_F_MULTI, SHIFTER_CMD_DUMP);
+	if (!hdr)
+		return -EMSGSIZE;
+	if (nla_put_u8(skb, SHIFTER_A_FAMILY, e->key.family) ||
+	    shifter_put_addr(skb, SHIFTER_A_SRC_ADDR, e->key.family,
+			     &e->key.addr) ||
+	    nla_put_u16(skb, SHIFTER_A_SRC_PORT, ntohs(e->key.port)) ||
+	    shifter_put_addr(skb, SHIFTER_A_DST_ADDR, e->key.family,
+			     &e->daddr) ||
+	    nla_put_u16(skb, SHIFTER_A_DST_PORT, ntohs(e->dport)) ||
+	    nla_put_u32(skb, SHIFTER_A_AGE_MS,
+			jiffies_to_msecs(jiffies - READ_ONCE(e->stamp)))) {
+		genlmsg_cancel(skb, hdr);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(skb, hdr);
+	return 0;
+}
+
+/* cb->args[0]: next bucket; cb->args[1]: entries of it already sent. */
+static int shifter_nl_dump(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct shifter_net *sn = shifter_pernet(sock_net(cb->skb->sk));
+	unsigned long bucket = cb->args[0];
+	unsigned long skip = cb->args[1];
+	unsigned long now = jiffies;
+	struct shifter_entry *e;
+	unsigned long idx;
+
+	rcu_read_lock();
+	for (; bucket <= sn->hash_mask; bucket++, skip = 0) {
+		idx = 0;
+		hlist_for_each_entry_rcu(e, &sn->buckets[bucket], node) {
+			if (idx++ < skip || shifter_expired(e, now))
+				continue;
+			if (shifter_nl_dump_entry(skb, cb, e)) {
+				cb->args[1] = idx - 1;
+				goto out;
+			}
+		}
+	}
+out:
+	rcu_read_unlock();
+	cb->args[0] = bucket;
+	return skb->len;
+}
+
+static const struct nla_policy shifter_lookup_policy[SHIFTER_A_PROTOCOL + 1] = {
+	[SHIFTER_A_FAMILY]	= { .type = NLA_U8 },
+	[SHIFTER_A_SRC_ADDR]	= NLA_POLICY_RANGE(NLA_BINARY,
+						   sizeof(struct in_addr),
+						   sizeof(struct in6_addr)),
+	[SHIFTER_A_SRC_PORT]	= NLA_POLICY_MIN(NLA_U16, 1),
+	[SHIFTER_A_PROTOCOL]	= { .type = NLA_U8 },
+};
+
+/* STATS and DUMP take no attributes: strict parsing rejects any. */
+static const struct nla_policy shifter_empty_policy[SHIFTER_A_UNSPEC + 1] = {
+	[SHIFTER_A_UNSPEC]	= { .type = NLA_REJECT },
+};
+
+static const struct genl_ops shifter_genl_ops[] = {
+	{
+		.cmd		= SHIFTER_CMD_LOOKUP,
+		.doit		= shifter_nl_lookup,
+		.policy		= shifter_lookup_policy,
+		.maxattr	= SHIFTER_A_PROTOCOL,
+		.flags		= GENL_ADMIN_PERM,
+	},
+	{
+		.cmd		= SHIFTER_CMD_STATS,
+		.doit		= shifter_nl_stats,
+		.policy		= shifter_empty_policy,
+		.maxattr	= SHIFTER_A_UNSPEC,
+		.flags		= GENL_ADMIN_PERM,
+	},
+	{
+		.cmd		= SHIFTER_CMD_DUMP,
+		.dumpit		= shifter_nl_dump,
+		.policy		= shifter_empty_policy,
+		.maxattr	= SHIFTER_A_UNSPEC,
+		.flags		= GENL_ADMIN_PERM,
+	},
+};
+
+static struct genl_family shifter_genl_family __ro_after_init = {
+	.name		= SHIFTER_GENL_NAME,
+	.version	= SHIFTER_GENL_VERSION,
+	.netnsok	= true,
+	.parallel_ops	= true,
+	.module		= THIS_MODULE,
+	.ops		= shifter_genl_ops,
+	.n_ops		= ARRAY_SIZE(shifter_genl_ops),
+	.resv_start_op	= 0,
+};
+
+static int __net_init shifter_net_init(struct net *net)
+{
+	struct shifter_net *sn = shifter_pernet(net);
+	unsigned int nbuckets;
+	int ret;
+
+	/* About two entries per bucket when full; fixed for the netns' life. */
+	nbuckets = roundup_pow_of_two(clamp(READ_ONCE(max_entries) / 2,
+					    64U, 1U << 16));
+	sn->buckets = kvcalloc(nbuckets, sizeof(*sn->buckets), GFP_KERNEL);
+	if (!sn->buckets)
+		return -ENOMEM;
+	sn->hash_mask = nbuckets - 1;
+	spin_lock_init(&sn->lock);
+	INIT_LIST_HEAD(&sn->age);
+	get_random_bytes(&sn->hash_key, sizeof(sn->hash_key));
+	INIT_DELAYED_WORK(&sn->gc, shifter_gc);
+
+	ret = nf_register_net_hooks(net, shifter_hook_ops,
+				    ARRAY_SIZE(shifter_hook_ops));
+	if (ret)
+		goto out_free_buckets;
+	schedule_delayed_work(&sn->gc, SHIFTER_GC_INTERVAL);
+	return 0;
+
+out_free_buckets:
+	kvfree(sn->buckets);
+	return ret;
+}
+
+static void __net_exit shifter_net_exit(struct net *net)
+{
+	struct shifter_net *sn = shifter_pernet(net);
+	struct shifter_entry *e, *tmp;
+
+	/* No hook runs after this returns: it waits for a grace period. */
+	nf_unregister_net_hooks(net, shifter_hook_ops,
+				ARRAY_SIZE(shifter_hook_ops));
+	cancel_delayed_work_sync(&sn->gc);
+
+	spin_lock_bh(&sn->lock);
+	list_for_each_entry_safe(e, tmp, &sn->age, age)
+		shifter_unlink(sn, e);
+	spin_unlock_bh(&sn->lock);
+	/* Readers may still hold entries or walk buckets: wait them out. */
+	synchronize_rcu();
+	kvfree(sn->buckets);
+}
+
+static struct pernet_operations shifter_net_ops = {
+	.init	= shifter_net_init,
+	.exit	= shifter_net_exit,
+	.id	= &shifter_net_id,
+	.size	= sizeof(struct shifter_net),
+};
+
+static int __init shifter_init(void)
+{
+	int ret;
+	int i;
+
+	ret = -EINVAL;
+	if (nports < 1) {
+		pr_err("ports must list at least one port\n");
+		goto out;
+	}
+	for (i = 0; i < nports; i++) {
+		if (!ports[i]) {
+			pr_err("ports must not contain 0\n");
+			goto out;
+		}
+		set_bit(ports[i], shifter_port_map);
+	}
+
+	ret = register_pernet_subsys(&shifter_net_ops);
+	if (ret)
+		goto out;
+	ret = genl_register_family(&shifter_genl_family);
+	if (ret)
+		goto out_unregister_pernet;
+	pr_info("recording SYNs to %d port(s), ttl %us, max_entries %u\n",
+		nports, ttl, max_entries);
+	return 0;
+
+out_unregister_pernet:
+	unregister_pernet_subsys(&shifter_net_ops);
+out:
+	return ret;
+}
+
+static void __exit shifter_exit(void)
+{
+	/* Netlink first: it waits for requests in flight, then none can come. */
+	genl_unregister_family(&shifter_genl_family);
+	unregister_pernet_subsys(&shifter_net_ops);
+}
+
+module_init(shifter_init);
+module_exit(shifter_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_AUTHOR("Shifter authors");
+MODULE_DESCRIPTION("Remember the original destination of redirected TCP connections");
+MODULE_ALIAS_GENL_FAMILY(SHIFTER_GENL_NAME);
