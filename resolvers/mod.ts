@@ -1,0 +1,34 @@
+/**
+ * Destination resolvers: how Shifter finds where a redirected connection was
+ * originally going.
+ *
+ * @module
+ */
+
+export {
+  type AcceptedConnection,
+  type AddressFamily,
+  type Destination,
+  ResolveError,
+  type ResolveErrorCode,
+  type Resolver,
+  type ResolverFactory,
+  type ResolverOptions,
+} from "./resolver.ts";
+export {
+  AUTO,
+  BUILTIN_RESOLVERS,
+  type BuiltinResolver,
+  openResolver,
+} from "./registry.ts";
+export { loadResolverPlugin } from "./plugin.ts";
+export { createSockoptResolver } from "./sockopt.ts";
+export { createLocalResolver } from "./local.ts";
+export {
+  addressFamily,
+  formatAddress,
+  formatHostPort,
+  type HostPort,
+  parseAddress,
+  parseHostPort,
+} from "./address.ts";

@@ -1,0 +1,74 @@
+/**
+ * Loading a user's resolver module by path.
+ *
+ * A plugin is an ES module (TypeScript or JavaScript) whose `default` export
+ * or `createResolver` export is a {@linkcode ResolverFactory}. See
+ * `examples/fixed_resolver.ts`.
+ *
+ * @module
+ */
+
+import { isAbsolute, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { Resolver, ResolverFactory, ResolverOptions } from "./resolver.ts";
+
+/**
+ * Import a plugin module and create its resolver.
+ *
+ * @param path File path of the module, absolute or relative to the working
+ * directory.
+ * @param options Handed to the plugin's factory.
+ * @returns The plugin's resolver.
+ * @throws {Error} Saying which file and why, when the module cannot be
+ * imported, exports no factory, or the factory returns no valid resolver.
+ */
+export async function loadResolverPlugin(
+  path: string,
+  options: ResolverOptions = {},
+): Promise<Resolver> {
+  const file = isAbsolute(path) ? path : resolve(Deno.cwd(), path);
+  const what = `resolver plugin "${file}"`;
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(pathToFileURL(file).href);
+  } catch (error) {
+    const reason = error instanceof Deno.errors.NotFound ||
+        (error instanceof Error && /Module not found/.test(error.message))
+      ? "no such file"
+      : error instanceof Error
+      ? error.message.split("\n")[0]
+      : String(error);
+    throw new Error(`Cannot load ${what}: ${reason}`, { cause: error });
+  }
+  const factory = mod.default ?? mod.createResolver;
+  if (typeof factory !== "function") {
+    throw new Error(
+      `Cannot load ${what}: it exports no factory (export default function, or export function createResolver)`,
+    );
+  }
+  let resolver: unknown;
+  try {
+    resolver = await (factory as ResolverFactory)(options);
+  } catch (error) {
+    throw new Error(
+      `Cannot start ${what}: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+      { cause: error },
+    );
+  }
+  if (!isResolver(resolver)) {
+    throw new Error(
+      `Cannot load ${what}: its factory returned no resolver (need a string "name" and a "resolve" function)`,
+    );
+  }
+  return resolver;
+}
+
+function isResolver(value: unknown): value is Resolver {
+  if (typeof value !== "object" || value === null) return false;
+  const r = value as Record<string, unknown>;
+  return typeof r.name === "string" && r.name !== "" &&
+    typeof r.resolve === "function" &&
+    (r.close === undefined || typeof r.close === "function");
+}

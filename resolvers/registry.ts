@@ -1,0 +1,94 @@
+/**
+ * The table of built-in resolvers and the one entry point that turns a
+ * `--resolver` value into a working resolver. Like redsocks' table of
+ * `{ name, getdestaddr }` entries.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { createLocalResolver } from "./local.ts";
+import { loadResolverPlugin } from "./plugin.ts";
+import type { Resolver, ResolverFactory, ResolverOptions } from "./resolver.ts";
+import { createSockoptResolver } from "./sockopt.ts";
+
+/** A built-in resolver. */
+export interface BuiltinResolver {
+  /** The `--resolver` value that selects it. */
+  name: string;
+  /** One line for `--help`. */
+  summary: string;
+  /** Creates it; throws with a clear reason when it cannot work here. */
+  create: ResolverFactory;
+}
+
+/** The built-in resolvers, in the order `auto` prefers them. */
+export const BUILTIN_RESOLVERS: readonly BuiltinResolver[] = [
+  {
+    name: "netlink",
+    summary:
+      "the Shifter kernel module, over generic netlink (needs shifter.ko)",
+    create: async (options) =>
+      (await import("./netlink.ts")).createNetlinkResolver(options),
+  },
+  {
+    name: "sockopt",
+    summary: "SO_ORIGINAL_DST from conntrack on the accepted socket",
+    create: () => createSockoptResolver(),
+  },
+  {
+    name: "local",
+    summary: "the accepted socket's local address (TPROXY)",
+    create: () => createLocalResolver(),
+  },
+];
+
+/** The `--resolver` value that picks netlink when it answers, else sockopt. */
+export const AUTO = "auto";
+
+const log = getLogger(["shifter", "resolver"]);
+
+function isPath(spec: string): boolean {
+  return spec.includes("/") || /\.(ts|js|mjs|mts)$/.test(spec);
+}
+
+/**
+ * Open the resolver a `--resolver` value names: `auto`, a built-in name, or
+ * a path to a plugin module.
+ *
+ * @param spec The `--resolver` value.
+ * @param options Handed to the resolver's factory.
+ * @returns The resolver, ready to use.
+ * @throws {TypeError} For an unknown name.
+ * @throws {Error} When the chosen resolver cannot work here (the reason says
+ * why and what to do).
+ */
+export async function openResolver(
+  spec: string,
+  options: ResolverOptions = {},
+): Promise<Resolver> {
+  if (spec === AUTO) {
+    const [netlink, sockopt] = BUILTIN_RESOLVERS;
+    try {
+      const resolver = await netlink!.create(options);
+      log.info(
+        "Resolver auto: using netlink (the Shifter kernel module answers)",
+      );
+      return resolver;
+    } catch (error) {
+      log.info(
+        "Resolver auto: using sockopt, because netlink is not available: {reason}",
+        { reason: error instanceof Error ? error.message : String(error) },
+      );
+      return await sockopt!.create(options);
+    }
+  }
+  const builtin = BUILTIN_RESOLVERS.find((r) => r.name === spec);
+  if (builtin !== undefined) return await builtin.create(options);
+  if (isPath(spec)) return await loadResolverPlugin(spec, options);
+  throw new TypeError(
+    `Unknown resolver "${spec}": use ${AUTO}, ${
+      BUILTIN_RESOLVERS.map((r) => r.name).join(", ")
+    }, or a path to a plugin module`,
+  );
+}

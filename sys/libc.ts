@@ -1,0 +1,113 @@
+/**
+ * The few libc calls Shifter needs on sockets Deno owns: `getsockopt` for
+ * `SO_ORIGINAL_DST` and `setsockopt` for `SO_LINGER`.
+ *
+ * Loaded once, lazily, so that a daemon that never needs them never opens
+ * libc through FFI.
+ *
+ * @module
+ */
+
+const symbols = {
+  getsockopt: {
+    parameters: [
+      "i32", // int sockfd
+      "i32", // int level
+      "i32", // int optname
+      "buffer", // void *optval
+      "buffer", // socklen_t *optlen
+    ],
+    result: "i32", // int: 0 or -1 with errno
+  },
+  setsockopt: {
+    parameters: [
+      "i32", // int sockfd
+      "i32", // int level
+      "i32", // int optname
+      "buffer", // const void *optval
+      "u32", // socklen_t optlen
+    ],
+    result: "i32", // int: 0 or -1 with errno
+  },
+  __errno_location: {
+    parameters: [],
+    result: "pointer", // int *
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The library path; `SHIFTER_LIBC` overrides it (musl systems, tests). */
+const LIBC_PATH = "libc.so.6";
+
+let lib: Deno.DynamicLibrary<typeof symbols> | undefined;
+
+function load(): Deno.DynamicLibrary<typeof symbols>["symbols"] {
+  if (lib === undefined) {
+    const path = Deno.env.get("SHIFTER_LIBC") ?? LIBC_PATH;
+    try {
+      lib = Deno.dlopen(path, symbols);
+    } catch (error) {
+      throw new Error(
+        `Cannot load libc from "${path}" for socket options: run with --allow-ffi, or set SHIFTER_LIBC to the C library's path`,
+        { cause: error },
+      );
+    }
+  }
+  return lib.symbols;
+}
+
+/** Socket option levels and names used by Shifter (Linux values). */
+export const SOL_SOCKET = 1;
+/** `SOL_IP` (`IPPROTO_IP`). */
+export const SOL_IP = 0;
+/** `SOL_IPV6` (`IPPROTO_IPV6`). */
+export const SOL_IPV6 = 41;
+/** `SO_ORIGINAL_DST` and `IP6T_SO_ORIGINAL_DST` share the value 80. */
+export const SO_ORIGINAL_DST = 80;
+/** `SO_LINGER`. */
+export const SO_LINGER = 13;
+
+// errno is read right after the call on the same thread: FFI calls are
+// synchronous here, so nothing can run in between.
+function errno(): number {
+  const p = load().__errno_location();
+  return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
+}
+
+/**
+ * `getsockopt(2)` into `out`.
+ *
+ * @param fd The socket's file descriptor.
+ * @param level The option level (`SOL_IP`...).
+ * @param name The option name.
+ * @param out Receives the option value.
+ * @returns The number of bytes written, or `-errno`.
+ */
+export function getsockopt(
+  fd: number,
+  level: number,
+  name: number,
+  out: Uint8Array<ArrayBuffer>,
+): number {
+  const len = new Uint32Array([out.byteLength]);
+  const rc = load().getsockopt(fd, level, name, out, len);
+  return rc === 0 ? len[0]! : -errno();
+}
+
+/**
+ * `setsockopt(2)`.
+ *
+ * @param fd The socket's file descriptor.
+ * @param level The option level.
+ * @param name The option name.
+ * @param value The option value.
+ * @returns 0, or `-errno`.
+ */
+export function setsockopt(
+  fd: number,
+  level: number,
+  name: number,
+  value: Uint8Array<ArrayBuffer>,
+): number {
+  const rc = load().setsockopt(fd, level, name, value, value.byteLength);
+  return rc === 0 ? 0 : -errno();
+}

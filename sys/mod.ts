@@ -1,0 +1,18 @@
+/**
+ * Operating-system bindings Deno lacks: file descriptors of connections,
+ * libc socket options, TCP reset.
+ *
+ * @module
+ */
+
+export { assertFdAccess, connFd } from "./fd.ts";
+export { resetConn } from "./socket.ts";
+export {
+  getsockopt,
+  setsockopt,
+  SO_LINGER,
+  SO_ORIGINAL_DST,
+  SOL_IP,
+  SOL_IPV6,
+  SOL_SOCKET,
+} from "./libc.ts";
