@@ -1,0 +1,147 @@
+/**
+ * The copy loops: bytes both ways between a client and its tunnel, with
+ * half-close passed through, adaptive buffers, and activity stamps for the
+ * idle sweep. No `pipeTo`: a manual read/write loop costs far less CPU per
+ * byte and lets buffers shrink while a tunnel idles.
+ *
+ * @module
+ */
+
+import {
+  giveBuffer,
+  MIN_BUFFER,
+  nextBufferSize,
+  takeBuffer,
+} from "./buffers.ts";
+import { coarseNow } from "./clock.ts";
+import { resetConn } from "../sys/socket.ts";
+
+/** The live state of one relayed connection pair, read by the idle sweep. */
+export interface RelayState {
+  /** Bytes from the client to the upstream. */
+  bytesUp: number;
+  /** Bytes from the upstream to the client. */
+  bytesDown: number;
+  /** When a byte last moved either way ({@linkcode coarseNow} units). */
+  lastActive: number;
+  /** Set by whoever stops the relay from outside (idle sweep, shutdown). */
+  closeReason: string | undefined;
+}
+
+/** How the relay ended. */
+export type RelayEnd =
+  | "done" // both sides closed their write side
+  | "client-reset"
+  | "upstream-reset"
+  | string; // a reason given from outside (idle, shutdown)
+
+/**
+ * Relay between `client` and `upstream` until both directions end, then
+ * close both. Never throws.
+ *
+ * @param client The accepted connection.
+ * @param upstream The tunnel.
+ * @param state Counters and activity stamp; `closeReason` stops it.
+ * @param early Bytes already read from the client (sniffed), sent first.
+ * @param earlyDown Bytes already read from the upstream, sent first.
+ * @returns Why it ended.
+ */
+export async function relay(
+  client: Deno.TcpConn,
+  upstream: Deno.TcpConn,
+  state: RelayState,
+  early?: readonly Uint8Array[],
+  earlyDown?: Uint8Array,
+): Promise<RelayEnd> {
+  let failed: RelayEnd | undefined;
+  const fail = (end: RelayEnd) => {
+    if (failed !== undefined) return;
+    failed = end;
+    // Pass a reset on as a reset, so the other peer does not mistake it
+    // for a complete stream.
+    if (state.closeReason === undefined) {
+      resetConn(end === "client-reset" ? upstream : client);
+    }
+    closeQuietly(client);
+    closeQuietly(upstream);
+  };
+  await Promise.all([
+    pump(client, upstream, state, true, early, fail),
+    pump(
+      upstream,
+      client,
+      state,
+      false,
+      earlyDown ? [earlyDown] : undefined,
+      fail,
+    ),
+  ]);
+  if (failed === undefined) {
+    closeQuietly(client);
+    closeQuietly(upstream);
+  }
+  return state.closeReason ?? failed ?? "done";
+}
+
+async function pump(
+  src: Deno.TcpConn,
+  dst: Deno.TcpConn,
+  state: RelayState,
+  up: boolean,
+  early: readonly Uint8Array[] | undefined,
+  fail: (end: RelayEnd) => void,
+): Promise<void> {
+  let buf = takeBuffer(MIN_BUFFER);
+  let reading = true;
+  try {
+    if (early !== undefined) {
+      reading = false;
+      for (const chunk of early) {
+        await writeAll(dst, chunk);
+        if (up) state.bytesUp += chunk.length;
+        else state.bytesDown += chunk.length;
+      }
+    }
+    for (;;) {
+      reading = true;
+      const n = await src.read(buf);
+      if (n === null) break;
+      reading = false;
+      state.lastActive = coarseNow();
+      await writeAll(dst, n === buf.length ? buf : buf.subarray(0, n));
+      if (up) state.bytesUp += n;
+      else state.bytesDown += n;
+      const size = nextBufferSize(buf.length, n);
+      if (size !== buf.length) {
+        giveBuffer(buf);
+        buf = takeBuffer(size);
+      }
+    }
+    // EOF: pass the half-close on; the other direction goes on.
+    try {
+      await dst.closeWrite();
+    } catch {
+      // The peer is gone already: the other pump will see it.
+    }
+  } catch {
+    // A read error is the source's reset; a write error the destination's.
+    const clientSide = up === reading;
+    fail(clientSide ? "client-reset" : "upstream-reset");
+  } finally {
+    giveBuffer(buf);
+  }
+}
+
+async function writeAll(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {
+  for (let off = 0; off < bytes.length;) {
+    off += await conn.write(off === 0 ? bytes : bytes.subarray(off));
+  }
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}

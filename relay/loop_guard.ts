@@ -1,0 +1,119 @@
+/**
+ * The loop guard: a redirected connection whose original destination is
+ * Shifter itself or one of its upstream proxies must never be forwarded,
+ * or each connection would spawn another until descriptors run out (the
+ * classic redsocks loop).
+ *
+ * @module
+ */
+
+import { lookup } from "node:dns/promises";
+import { addressFamily } from "../resolvers/address.ts";
+import type { Destination } from "../resolvers/resolver.ts";
+import type { HostPort } from "../resolvers/address.ts";
+
+/** What the guard knows: Shifter's listeners and its upstreams' addresses. */
+export interface LoopGuard {
+  /**
+   * Why forwarding to `dest` would loop, or `undefined` when it is safe.
+   *
+   * @param dest An original destination.
+   * @returns The reason, for the log.
+   */
+  check(dest: Destination): string | undefined;
+}
+
+/** Options of {@linkcode createLoopGuard}. */
+export interface LoopGuardOptions {
+  /** The machine's own addresses. @default {from Deno.networkInterfaces()} */
+  localAddresses?: () => Iterable<string>;
+}
+
+function isWildcard(host: string): boolean {
+  return host === "0.0.0.0" || host === "::";
+}
+
+function isLoopback(host: string): boolean {
+  return host.startsWith("127.") || host === "::1";
+}
+
+function systemAddresses(): string[] {
+  return Deno.networkInterfaces().map((i) => i.address);
+}
+
+/**
+ * Build the loop guard. Upstream host names are resolved once, here.
+ *
+ * @param listen Shifter's listen addresses.
+ * @param upstreams The upstream proxies' host names (or literals) and ports.
+ * @param options Where local addresses come from.
+ * @returns The guard.
+ *
+ * @example
+ * ```ts
+ * import { createLoopGuard } from "./loop_guard.ts";
+ * const guard = await createLoopGuard(
+ *   [{ hostname: "0.0.0.0", port: 3130 }],
+ *   [{ hostname: "127.0.0.1", port: 3128 }],
+ * );
+ * guard.check({ hostname: "127.0.0.1", port: 3128, family: "ipv4" }); // "...upstream proxy..."
+ * ```
+ */
+export async function createLoopGuard(
+  listen: readonly HostPort[],
+  upstreams: readonly HostPort[],
+  options: LoopGuardOptions = {},
+): Promise<LoopGuard> {
+  const localAddresses = options.localAddresses ?? systemAddresses;
+  const upstreamKeys = new Map<string, string>();
+  for (const u of upstreams) {
+    let addresses: string[];
+    if (addressFamily(u.hostname) !== undefined) addresses = [u.hostname];
+    else {
+      try {
+        addresses = (await lookup(u.hostname, { all: true })).map((a) =>
+          a.address
+        );
+      } catch {
+        addresses = [];
+      }
+    }
+    for (const a of addresses) {
+      const label = `${u.hostname}:${u.port}`;
+      upstreamKeys.set(`${a}|${u.port}`, label);
+      // A proxy on a wildcard or loopback address answers on every local one.
+      if (isWildcard(a) || isLoopback(a)) {
+        upstreamKeys.set(`local|${u.port}`, label);
+      }
+    }
+  }
+  const listenPorts = new Map<number, string[]>();
+  for (const l of listen) {
+    const hosts = listenPorts.get(l.port) ?? [];
+    hosts.push(l.hostname);
+    listenPorts.set(l.port, hosts);
+  }
+  const isLocal = (host: string) =>
+    isLoopback(host) || isWildcard(host) ||
+    [...localAddresses()].includes(host);
+
+  return {
+    check(dest: Destination): string | undefined {
+      const upstream = upstreamKeys.get(`${dest.hostname}|${dest.port}`) ??
+        (upstreamKeys.has(`local|${dest.port}`) && isLocal(dest.hostname)
+          ? upstreamKeys.get(`local|${dest.port}`)
+          : undefined);
+      if (upstream !== undefined) {
+        return `the destination is the upstream proxy ${upstream}`;
+      }
+      const hosts = listenPorts.get(dest.port);
+      if (hosts === undefined) return undefined;
+      for (const h of hosts) {
+        if (h === dest.hostname || (isWildcard(h) && isLocal(dest.hostname))) {
+          return `the destination is Shifter's own listener on port ${dest.port}`;
+        }
+      }
+      return undefined;
+    },
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * The relay: CONNECT tunnels through upstream proxies and the copy loops
+ * that carry redirected connections through them.
+ *
+ * @module
+ */
+
+export {
+  type Server,
+  type ServerOptions,
+  type ServerStats,
+  startServer,
+} from "./server.ts";
+export {
+  openTunnel,
+  type Tunnel,
+  TunnelError,
+  type TunnelFailure,
+  type TunnelOptions,
+} from "./tunnel.ts";
+export {
+  type ConnectReply,
+  MAX_REPLY_HEADER,
+  parseConnectReply,
+  ReplyError,
+} from "./reply.ts";
+export {
+  parseUpstream,
+  type Upstream,
+  UpstreamPool,
+  type UpstreamPoolOptions,
+} from "./upstream.ts";
+export {
+  createLoopGuard,
+  type LoopGuard,
+  type LoopGuardOptions,
+} from "./loop_guard.ts";
+export { relay, type RelayEnd, type RelayState } from "./copy.ts";

@@ -1,0 +1,343 @@
+/**
+ * The Shifter daemon: listeners, the accept loop with its connection limit,
+ * the per-connection pipeline (resolve, guard, tunnel, relay, log line), the
+ * idle sweep, and the drain on shutdown.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { formatHostPort, type HostPort } from "../resolvers/address.ts";
+import type {
+  AcceptedConnection,
+  Destination,
+  Resolver,
+} from "../resolvers/resolver.ts";
+import { connFd } from "../sys/fd.ts";
+import { resetConn } from "../sys/socket.ts";
+import { coarseNow, tickClock } from "./clock.ts";
+import { relay, type RelayState } from "./copy.ts";
+import type { LoopGuard } from "./loop_guard.ts";
+import { openTunnel, type Tunnel, TunnelError } from "./tunnel.ts";
+import { type Upstream, UpstreamPool } from "./upstream.ts";
+
+/** Everything the daemon needs, already validated. */
+export interface ServerOptions {
+  /** Addresses to listen on. */
+  listen: readonly HostPort[];
+  /** Upstream proxies, in order of preference. */
+  upstreams: readonly Upstream[];
+  /** Finds original destinations. */
+  resolver: Resolver;
+  /** Refuses destinations that would loop. */
+  loopGuard: LoopGuard;
+  /** Upstream TCP connect timeout, ms. @default {5000} */
+  connectTimeoutMs?: number;
+  /** Time for the upstream's complete CONNECT reply, ms. @default {15000} */
+  replyTimeoutMs?: number;
+  /** A tunnel with no byte either way for this long is closed, ms; 0 never. @default {600000} */
+  idleTimeoutMs?: number;
+  /** Connections in flight at most; accepting pauses at the limit. @default {4096} */
+  maxConnections?: number;
+  /** How long a failed upstream is tried only after the others, ms. @default {30000} */
+  holdDownMs?: number;
+}
+
+/** Counters, for tests and operators. */
+export interface ServerStats {
+  /** Connections accepted since start. */
+  accepted: number;
+  /** Connections in flight now. */
+  active: number;
+}
+
+const log = getLogger(["shifter", "relay"]);
+const connLog = getLogger(["shifter", "conn"]);
+
+interface Flight {
+  client: Deno.TcpConn;
+  upstream: Deno.TcpConn | undefined;
+  state: RelayState;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The running daemon. Create it with {@linkcode startServer}. */
+export class Server {
+  readonly #options: ServerOptions;
+  readonly #pool: UpstreamPool;
+  readonly #listeners: Deno.TcpListener[] = [];
+  readonly #flights = new Set<Flight>();
+  readonly #loops: Promise<void>[] = [];
+  #accepted = 0;
+  #stopping = false;
+  #slotFree: (() => void) | undefined;
+  #drained: (() => void) | undefined;
+  #sweep: ReturnType<typeof setInterval> | undefined;
+
+  /** @param options Validated options. */
+  constructor(options: ServerOptions) {
+    this.#options = options;
+    this.#pool = new UpstreamPool(options.upstreams, {
+      holdDownMs: options.holdDownMs ?? 30_000,
+    });
+  }
+
+  /** The bound addresses (ports resolved when 0 was asked). */
+  get addrs(): Deno.NetAddr[] {
+    return this.#listeners.map((l) => l.addr);
+  }
+
+  /** Current counters. */
+  get stats(): ServerStats {
+    return { accepted: this.#accepted, active: this.#flights.size };
+  }
+
+  /** Bind every listener (all or none), then start accepting. */
+  listen(): void {
+    try {
+      for (const l of this.#options.listen) {
+        this.#listeners.push(
+          Deno.listen({ hostname: l.hostname, port: l.port }),
+        );
+      }
+    } catch (error) {
+      for (const l of this.#listeners) l.close();
+      this.#listeners.length = 0;
+      throw error;
+    }
+    for (const l of this.#listeners) this.#loops.push(this.#acceptLoop(l));
+    const idle = this.#options.idleTimeoutMs ?? 600_000;
+    this.#sweep = setInterval(() => {
+      const now = tickClock();
+      if (idle <= 0) return;
+      for (const f of this.#flights) {
+        if (now - f.state.lastActive >= idle) this.#abort(f, "idle-timeout");
+      }
+    }, 1000);
+  }
+
+  /**
+   * Stop accepting at once, let connections in flight finish for up to
+   * `drainMs`, then close the rest.
+   *
+   * @param drainMs How long connections may take to finish.
+   * @returns When every listener and connection is closed.
+   */
+  async shutdown(drainMs: number): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    for (const l of this.#listeners) {
+      try {
+        l.close();
+      } catch { /* closed */ }
+    }
+    this.#slotFree?.();
+    await Promise.all(this.#loops);
+    if (this.#flights.size > 0) {
+      log.info("Draining {active} connections for up to {drain_ms} ms", {
+        active: this.#flights.size,
+        drain_ms: drainMs,
+      });
+      const drained = new Promise<void>((r) => this.#drained = r);
+      const timer = setTimeout(() => {
+        for (const f of this.#flights) this.#abort(f, "shutdown");
+      }, drainMs);
+      await drained;
+      clearTimeout(timer);
+    }
+    clearInterval(this.#sweep);
+  }
+
+  #abort(f: Flight, reason: string): void {
+    if (f.state.closeReason !== undefined) return;
+    f.state.closeReason = reason;
+    try {
+      f.client.close();
+    } catch { /* closed */ }
+    try {
+      f.upstream?.close();
+    } catch { /* closed */ }
+  }
+
+  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
+    const max = this.#options.maxConnections ?? 4096;
+    let backoff = 10;
+    while (!this.#stopping) {
+      if (this.#flights.size >= max) {
+        log.warning("At the connection limit ({max}): accepting paused", {
+          max,
+        });
+        await new Promise<void>((r) => this.#slotFree = r);
+        this.#slotFree = undefined;
+        continue;
+      }
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+        backoff = 10;
+      } catch (error) {
+        if (this.#stopping || error instanceof Deno.errors.BadResource) break;
+        // EMFILE and friends: the backlog waits; retrying at once would spin.
+        log.error("Cannot accept on {listen}: {error}; retrying in {ms} ms", {
+          listen: formatHostPort(listener.addr.hostname, listener.addr.port),
+          error: errorText(error),
+          ms: backoff,
+        });
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 1000);
+        continue;
+      }
+      this.#accepted++;
+      const flight: Flight = {
+        client: conn,
+        upstream: undefined,
+        state: {
+          bytesUp: 0,
+          bytesDown: 0,
+          lastActive: coarseNow(),
+          closeReason: undefined,
+        },
+      };
+      this.#flights.add(flight);
+      this.#handle(flight).finally(() => {
+        this.#flights.delete(flight);
+        this.#slotFree?.();
+        if (this.#flights.size === 0) this.#drained?.();
+      });
+    }
+  }
+
+  async #handle(f: Flight): Promise<void> {
+    const started = performance.now();
+    const { client } = f;
+    const remote = client.remoteAddr;
+    const fields: Record<string, unknown> = {
+      client: formatHostPort(remote.hostname, remote.port),
+      dest: undefined,
+      upstream: undefined,
+      status: undefined,
+      bytes_up: 0,
+      bytes_down: 0,
+      elapsed_ms: 0,
+      close: undefined,
+    };
+    let level: "info" | "warning" = "info";
+    try {
+      let dest: Destination;
+      try {
+        const accepted: AcceptedConnection = {
+          conn: client,
+          fd: connFd(client),
+          remoteAddr: remote,
+          localAddr: client.localAddr,
+        };
+        dest = await this.#options.resolver.resolve(accepted);
+      } catch (error) {
+        fields.close = `resolve-failed: ${errorText(error)}`;
+        level = "warning";
+        resetConn(client);
+        return;
+      }
+      const target = formatHostPort(dest.hostname, dest.port);
+      fields.dest = target;
+      const loop = this.#options.loopGuard.check(dest);
+      if (loop !== undefined) {
+        fields.close = `loop-refused: ${loop}`;
+        level = "warning";
+        resetConn(client);
+        return;
+      }
+      const tunnel = await this.#openAny(target, fields);
+      if (tunnel === undefined) {
+        level = "warning";
+        resetConn(client);
+        return;
+      }
+      f.upstream = tunnel.conn;
+      if (f.state.closeReason !== undefined) {
+        // Shutdown or idle sweep ran while the tunnel was opening.
+        tunnel.conn.close();
+        client.close();
+        fields.close = f.state.closeReason;
+        return;
+      }
+      fields.close = await relay(
+        client,
+        tunnel.conn,
+        f.state,
+        undefined,
+        tunnel.early,
+      );
+    } catch (error) {
+      fields.close = `error: ${errorText(error)}`;
+      level = "warning";
+      resetConn(client);
+    } finally {
+      fields.bytes_up = f.state.bytesUp;
+      fields.bytes_down = f.state.bytesDown;
+      fields.elapsed_ms = Math.round(performance.now() - started);
+      connLog[level](
+        "{client} -> {dest} via {upstream} status={status} up={bytes_up} down={bytes_down} {elapsed_ms}ms close={close}",
+        fields,
+      );
+    }
+  }
+
+  async #openAny(
+    target: string,
+    fields: Record<string, unknown>,
+  ): Promise<Tunnel | undefined> {
+    const failures: string[] = [];
+    for (const upstream of this.#pool.order()) {
+      fields.upstream = upstream.label;
+      try {
+        const tunnel = await openTunnel(upstream, target, {
+          connectTimeoutMs: this.#options.connectTimeoutMs ?? 5000,
+          replyTimeoutMs: this.#options.replyTimeoutMs ?? 15_000,
+        });
+        fields.status = tunnel.status;
+        if (this.#pool.markUp(upstream)) {
+          log.info("Upstream {upstream} is back", { upstream: upstream.label });
+        }
+        return tunnel;
+      } catch (error) {
+        if (!(error instanceof TunnelError)) throw error;
+        fields.status = error.status;
+        if (!error.upstreamFailed) {
+          fields.close = `upstream-refused: ${error.message}`;
+          return undefined;
+        }
+        failures.push(error.message);
+        if (this.#pool.markDown(upstream)) {
+          log.warning("Upstream {upstream} is down: {error}", {
+            upstream: upstream.label,
+            error: error.message,
+          });
+        }
+        if (this.#stopping) break;
+      }
+    }
+    fields.close = `upstream-failed: ${failures.join("; ")}`;
+    return undefined;
+  }
+}
+
+/**
+ * Bind the listeners and start serving.
+ *
+ * @param options Validated options.
+ * @returns The running server.
+ * @throws {Deno.errors.AddrInUse} And other bind errors, with nothing left open.
+ */
+export function startServer(options: ServerOptions): Server {
+  const server = new Server(options);
+  server.listen();
+  return server;
+}

@@ -1,0 +1,219 @@
+/**
+ * Opening a `CONNECT` tunnel through an upstream proxy.
+ *
+ * @module
+ */
+
+import { giveBuffer, takeBuffer } from "./buffers.ts";
+import { MAX_REPLY_HEADER, parseConnectReply, ReplyError } from "./reply.ts";
+import type { Upstream } from "./upstream.ts";
+
+/** Why a tunnel could not be opened. */
+export type TunnelFailure =
+  | "connect" // the upstream refused or could not be reached
+  | "connect-timeout" // the upstream did not accept in time
+  | "reply-timeout" // no complete reply header in time
+  | "closed" // the upstream closed before a complete reply
+  | "protocol" // the reply is not HTTP, or too large
+  | "status"; // a complete reply that is not 2xx
+
+/** Thrown when a `CONNECT` tunnel cannot be opened. */
+export class TunnelError extends Error {
+  /** What went wrong. */
+  readonly failure: TunnelFailure;
+  /** The upstream's status code, for `failure === "status"`. */
+  readonly status: number | undefined;
+
+  /**
+   * @param message Says which tunnel and why.
+   * @param failure What went wrong.
+   * @param status The upstream's status code, when it answered.
+   * @param options The original error as `cause`.
+   */
+  constructor(
+    message: string,
+    failure: TunnelFailure,
+    status?: number,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "TunnelError";
+    this.failure = failure;
+    this.status = status;
+  }
+
+  /**
+   * Whether the upstream itself failed (try the next one, hold it down), as
+   * opposed to answering with an error status for this destination.
+   */
+  get upstreamFailed(): boolean {
+    return this.failure !== "status";
+  }
+}
+
+/** An open tunnel. */
+export interface Tunnel {
+  /** The connection to the upstream, now a byte stream to the target. */
+  conn: Deno.TcpConn;
+  /** The upstream's 2xx status. */
+  status: number;
+  /**
+   * Bytes the upstream sent after the reply header: they come from the
+   * target (server-speaks-first protocols) and belong to the client.
+   */
+  early: Uint8Array | undefined;
+}
+
+/** Options of {@linkcode openTunnel}. */
+export interface TunnelOptions {
+  /** Time allowed for the TCP connection to the upstream, in ms. @default {5000} */
+  connectTimeoutMs?: number;
+  /** Time allowed for the complete reply header, in ms. @default {15000} */
+  replyTimeoutMs?: number;
+}
+
+const encoder = new TextEncoder();
+// What may appear in a CONNECT target: host names, IPv4 and bracketed IPv6
+// literals, and the port. Callers validate; this is the last line of defence
+// against header injection.
+const SAFE_TARGET =
+  /^[A-Za-z0-9.\-]+:[0-9]{1,5}$|^\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}$/;
+
+/**
+ * Connect to `upstream`, ask it for a tunnel to `target`, and read its reply
+ * with a deadline, never past the end of the header.
+ *
+ * @param upstream The proxy.
+ * @param target `HOST:PORT` (brackets around IPv6), already validated.
+ * @param options Timeouts.
+ * @returns The open tunnel.
+ * @throws {TunnelError} When the upstream fails or answers other than 2xx.
+ * @throws {TypeError} When `target` has characters a request must not carry.
+ */
+export async function openTunnel(
+  upstream: Upstream,
+  target: string,
+  options: TunnelOptions = {},
+): Promise<Tunnel> {
+  if (!SAFE_TARGET.test(target)) {
+    throw new TypeError(
+      `Refusing unsafe CONNECT target ${JSON.stringify(target)}`,
+    );
+  }
+  const what = `tunnel to ${target} through ${upstream.label}`;
+  let conn: Deno.TcpConn;
+  try {
+    conn = await Deno.connect({
+      hostname: upstream.hostname,
+      port: upstream.port,
+      signal: AbortSignal.timeout(options.connectTimeoutMs ?? 5000),
+    });
+  } catch (error) {
+    const timedOut = error instanceof DOMException &&
+      (error.name === "TimeoutError" || error.name === "AbortError");
+    throw new TunnelError(
+      timedOut
+        ? `Cannot open ${what}: the upstream did not accept within ${
+          options.connectTimeoutMs ?? 5000
+        } ms`
+        : `Cannot open ${what}: ${errorText(error)}`,
+      timedOut ? "connect-timeout" : "connect",
+      undefined,
+      { cause: error },
+    );
+  }
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      conn.close();
+    } catch { /* closed */ }
+  }, options.replyTimeoutMs ?? 15_000);
+  let buf = takeBuffer(4096);
+  try {
+    const auth = upstream.authorization === undefined
+      ? ""
+      : `Proxy-Authorization: ${upstream.authorization}\r\n`;
+    const request = encoder.encode(
+      `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n${auth}\r\n`,
+    );
+    for (let off = 0; off < request.length;) {
+      off += await conn.write(request.subarray(off));
+    }
+    let filled = 0;
+    for (;;) {
+      if (filled === buf.length) {
+        const bigger = new Uint8Array(
+          Math.min(buf.length * 2, MAX_REPLY_HEADER * 2),
+        );
+        bigger.set(buf);
+        giveBuffer(buf);
+        buf = bigger;
+      }
+      const n = await conn.read(buf.subarray(filled));
+      if (n === null) {
+        throw new TunnelError(
+          `Cannot open ${what}: the upstream closed the connection before a complete reply`,
+          "closed",
+        );
+      }
+      filled += n;
+      const reply = parseConnectReply(buf.subarray(0, filled));
+      if (reply === undefined) continue;
+      if (reply.status < 200 || reply.status > 299) {
+        throw new TunnelError(
+          `Cannot open ${what}: upstream answered ${reply.status}${
+            reply.reason ? ` ${reply.reason}` : ""
+          }`,
+          "status",
+          reply.status,
+        );
+      }
+      clearTimeout(timer);
+      const early = filled > reply.headerLength
+        ? buf.slice(reply.headerLength, filled)
+        : undefined;
+      return { conn, status: reply.status, early };
+    }
+  } catch (error) {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch { /* closed by the timer */ }
+    if (timedOut) {
+      throw new TunnelError(
+        `Cannot open ${what}: no complete reply within ${
+          options.replyTimeoutMs ?? 15_000
+        } ms`,
+        "reply-timeout",
+        undefined,
+        { cause: error },
+      );
+    }
+    if (error instanceof TunnelError) throw error;
+    if (error instanceof ReplyError) {
+      throw new TunnelError(
+        `Cannot open ${what}: ${error.message}`,
+        "protocol",
+        undefined,
+        {
+          cause: error,
+        },
+      );
+    }
+    throw new TunnelError(
+      `Cannot open ${what}: ${errorText(error)}`,
+      "closed",
+      undefined,
+      {
+        cause: error,
+      },
+    );
+  } finally {
+    giveBuffer(buf);
+  }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

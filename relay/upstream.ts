@@ -1,0 +1,162 @@
+/**
+ * Upstream proxies: parsing `--upstream` URLs and choosing which to try,
+ * with failover and a hold-down for those that failed.
+ *
+ * @module
+ */
+
+import { formatHostPort } from "../resolvers/address.ts";
+
+const HAS_PORT = /^[a-z]+:\/\/(?:[^@/]*@)?(?:\[[^\]]*\]|[^:/@]*):[0-9]+\/?$/i;
+
+/** One upstream HTTP proxy that speaks `CONNECT`. */
+export interface Upstream {
+  /** Host name or address literal. */
+  hostname: string;
+  /** TCP port. */
+  port: number;
+  /** `HOST:PORT` for logs (credentials never appear here). */
+  label: string;
+  /** `Basic ...` for `Proxy-Authorization`, when the URL carried credentials. */
+  authorization: string | undefined;
+}
+
+/**
+ * Parse an `--upstream` URL: `http://[user:pass@]host:port`.
+ *
+ * @param text The URL.
+ * @returns The upstream.
+ * @throws {TypeError} With a one-line reason when the URL is not usable.
+ *
+ * @example
+ * ```ts
+ * import { parseUpstream } from "./upstream.ts";
+ * parseUpstream("http://127.0.0.1:3128").label; // "127.0.0.1:3128"
+ * ```
+ */
+export function parseUpstream(text: string): Upstream {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new TypeError(
+      `--upstream "${text}" is not a URL (write http://HOST:PORT)`,
+    );
+  }
+  if (url.protocol !== "http:") {
+    throw new TypeError(
+      `--upstream "${text}" must use http:// (a CONNECT proxy), not ${url.protocol}//`,
+    );
+  }
+  if (!HAS_PORT.test(text)) {
+    throw new TypeError(`--upstream "${text}" needs a port (http://HOST:PORT)`);
+  }
+  if ((url.pathname !== "/" && url.pathname !== "") || url.search || url.hash) {
+    throw new TypeError(`--upstream "${text}" must not have a path or query`);
+  }
+  const hostname = url.hostname.startsWith("[")
+    ? url.hostname.slice(1, -1)
+    : url.hostname;
+  const port = url.port === "" ? 80 : Number(url.port);
+  let authorization: string | undefined;
+  if (url.username !== "" || url.password !== "") {
+    const user = decodeURIComponent(url.username);
+    const pass = decodeURIComponent(url.password);
+    const bytes = new TextEncoder().encode(`${user}:${pass}`);
+    authorization = `Basic ${btoa(String.fromCharCode(...bytes))}`;
+  }
+  return {
+    hostname,
+    port,
+    label: formatHostPort(hostname, port),
+    authorization,
+  };
+}
+
+/** Options of {@linkcode UpstreamPool}. */
+export interface UpstreamPoolOptions {
+  /**
+   * How long an upstream that failed is tried only after all others, in ms.
+   * @default {30000}
+   */
+  holdDownMs?: number;
+  /** The clock, for tests. @default {Date.now} */
+  now?: () => number;
+}
+
+/**
+ * The upstreams in configured order, with failover: an upstream that failed
+ * is held down for a while and tried only after the healthy ones.
+ */
+export class UpstreamPool {
+  readonly #upstreams: readonly Upstream[];
+  readonly #downUntil: number[];
+  readonly #holdDownMs: number;
+  readonly #now: () => number;
+
+  /**
+   * @param upstreams At least one upstream, in order of preference.
+   * @param options Hold-down time and clock.
+   */
+  constructor(
+    upstreams: readonly Upstream[],
+    options: UpstreamPoolOptions = {},
+  ) {
+    if (upstreams.length === 0) {
+      throw new RangeError("At least one upstream proxy is needed");
+    }
+    this.#upstreams = upstreams;
+    this.#downUntil = upstreams.map(() => 0);
+    this.#holdDownMs = options.holdDownMs ?? 30_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** All upstreams, in configured order. */
+  get all(): readonly Upstream[] {
+    return this.#upstreams;
+  }
+
+  /**
+   * The order to try upstreams in for a new connection: healthy ones first,
+   * in configured order, then those held down (so that a single upstream,
+   * or all of them being down, never stops Shifter from trying).
+   *
+   * @returns Upstreams to try, in order.
+   */
+  order(): Upstream[] {
+    if (this.#upstreams.length === 1) return [this.#upstreams[0]!];
+    const now = this.#now();
+    const up: Upstream[] = [], down: Upstream[] = [];
+    this.#upstreams.forEach((u, i) =>
+      (this.#downUntil[i]! > now ? down : up).push(u)
+    );
+    return up.concat(down);
+  }
+
+  /**
+   * Hold an upstream down after it failed.
+   *
+   * @param upstream The upstream that failed.
+   * @returns Whether it was up before (log the transition once).
+   */
+  markDown(upstream: Upstream): boolean {
+    const i = this.#upstreams.indexOf(upstream);
+    const now = this.#now();
+    const wasUp = this.#downUntil[i]! <= now;
+    this.#downUntil[i] = now + this.#holdDownMs;
+    return wasUp;
+  }
+
+  /**
+   * Clear an upstream's hold-down after it worked.
+   *
+   * @param upstream The upstream that answered.
+   * @returns Whether it was down before.
+   */
+  markUp(upstream: Upstream): boolean {
+    const i = this.#upstreams.indexOf(upstream);
+    const wasDown = this.#downUntil[i]! > this.#now();
+    this.#downUntil[i] = 0;
+    return wasDown;
+  }
+}
