@@ -1,0 +1,144 @@
+/**
+ * The `shifter` program: parse the command line, then run the daemon or an
+ * operator command. Exit codes: 0 success, 1 runtime failure, 2 bad usage.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { formatHostPort } from "../resolvers/address.ts";
+import { openResolver } from "../resolvers/registry.ts";
+import type { Resolver } from "../resolvers/resolver.ts";
+import { createLoopGuard } from "../relay/loop_guard.ts";
+import { startServer } from "../relay/server.ts";
+import { assertFdAccess } from "../sys/fd.ts";
+import { closeLogging, setupLogging } from "./log.ts";
+import {
+  type DaemonConfig,
+  parseCommandLine,
+  UsageError,
+  VERSION,
+} from "./options.ts";
+import { kernelStats, lookup } from "./kernel.ts";
+
+const log = getLogger(["shifter"]);
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function describe(config: DaemonConfig): string {
+  return [
+    `listen: ${
+      config.listen.map((l) => formatHostPort(l.hostname, l.port)).join(", ")
+    }`,
+    `upstream: ${
+      config.upstreams.map((u) =>
+        u.label + (u.authorization ? " (with credentials)" : "")
+      ).join(", ")
+    }`,
+    `resolver: ${config.resolver}`,
+    `connect-timeout: ${config.connectTimeoutMs} ms`,
+    `reply-timeout: ${config.replyTimeoutMs} ms`,
+    `idle-timeout: ${config.idleTimeoutMs} ms`,
+    `drain-timeout: ${config.drainTimeoutMs} ms`,
+    `hold-down: ${config.holdDownMs} ms`,
+    `max-connections: ${config.maxConnections}`,
+    `log: ${config.logFormat}, ${config.logLevel}`,
+  ].join("\n");
+}
+
+async function runDaemon(config: DaemonConfig): Promise<number> {
+  await assertFdAccess();
+  let resolver: Resolver;
+  try {
+    resolver = await openResolver(config.resolver);
+  } catch (error) {
+    log.fatal("Cannot start: {error}", { error: errorText(error) });
+    return 1;
+  }
+  try {
+    const loopGuard = await createLoopGuard(
+      config.listen,
+      config.upstreams.map((u) => ({ hostname: u.hostname, port: u.port })),
+    );
+    const server = startServer({
+      listen: config.listen,
+      upstreams: config.upstreams,
+      resolver,
+      loopGuard,
+      connectTimeoutMs: config.connectTimeoutMs,
+      replyTimeoutMs: config.replyTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+      maxConnections: config.maxConnections,
+      holdDownMs: config.holdDownMs,
+    });
+    log.info(
+      "Shifter {version} listening on {listen}, upstream {upstream}, resolver {resolver}",
+      {
+        version: VERSION,
+        listen: server.addrs.map((a) => formatHostPort(a.hostname, a.port))
+          .join(", "),
+        upstream: config.upstreams.map((u) => u.label).join(", "),
+        resolver: resolver.name,
+      },
+    );
+    const stop = Promise.withResolvers<string>();
+    const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
+    const handlers = signals.map((s) => {
+      const h = () => stop.resolve(s);
+      Deno.addSignalListener(s, h);
+      return [s, h] as const;
+    });
+    const signal = await stop.promise;
+    for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+    log.info("{signal}: no longer accepting; draining", { signal });
+    await server.shutdown(config.drainTimeoutMs);
+    log.info("Stopped");
+    return 0;
+  } catch (error) {
+    log.fatal("Cannot start: {error}", { error: errorText(error) });
+    return 1;
+  } finally {
+    await resolver.close?.();
+  }
+}
+
+/**
+ * Run the `shifter` program.
+ *
+ * @param args The arguments after the program name.
+ * @returns The exit code.
+ */
+export async function main(args: readonly string[]): Promise<number> {
+  let invocation;
+  try {
+    invocation = parseCommandLine(args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`shifter: ${error.message} (see --help)`);
+    return 2;
+  }
+  if (invocation.command === "print") {
+    console.log(invocation.text.trimEnd());
+    return 0;
+  }
+  const { config } = invocation;
+  if (config.check) {
+    console.log(describe(config));
+    return 0;
+  }
+  await setupLogging(config.logFormat, config.logLevel);
+  try {
+    switch (invocation.command) {
+      case "run":
+        return await runDaemon(config);
+      case "lookup":
+        return await lookup(invocation.target);
+      case "kernel-stats":
+        return await kernelStats();
+    }
+  } finally {
+    await closeLogging();
+  }
+}

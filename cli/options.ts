@@ -1,0 +1,284 @@
+/**
+ * The command line: flags, their defaults, and their validation. Operators'
+ * scripts rely on these names; keep them stable.
+ *
+ * @module
+ */
+
+import { Command, CommanderError, Option } from "@commander-js/extra-typings";
+import { isLogLevel, type LogLevel } from "@logtape/logtape";
+import denoJson from "../deno.json" with { type: "json" };
+import { type HostPort, parseHostPort } from "../resolvers/address.ts";
+import { AUTO, BUILTIN_RESOLVERS } from "../resolvers/registry.ts";
+import { parseUpstream, type Upstream } from "../relay/upstream.ts";
+import { parseDuration } from "./duration.ts";
+import { LOG_FORMATS, type LogFormat } from "./log.ts";
+
+/** Shifter's version. */
+export const VERSION: string = denoJson.version;
+
+/** The daemon's validated settings. */
+export interface DaemonConfig {
+  /** @default {[0.0.0.0:3130]} */
+  listen: HostPort[];
+  /** @default {[http://127.0.0.1:3128]} */
+  upstreams: Upstream[];
+  /** `auto`, a built-in name, or a plugin path. @default {"auto"} */
+  resolver: string;
+  /** @default {5000} */
+  connectTimeoutMs: number;
+  /** @default {15000} */
+  replyTimeoutMs: number;
+  /** 0 disables. @default {600000} */
+  idleTimeoutMs: number;
+  /** @default {30000} */
+  drainTimeoutMs: number;
+  /** @default {30000} */
+  holdDownMs: number;
+  /** @default {4096} */
+  maxConnections: number;
+  /** @default {"text"} */
+  logFormat: LogFormat;
+  /** @default {"info"} */
+  logLevel: LogLevel;
+  /** Validate, print the settings and exit. */
+  check: boolean;
+}
+
+/** What the command line asks for. */
+export type Invocation =
+  | { command: "run"; config: DaemonConfig }
+  | { command: "lookup"; target: HostPort; config: DaemonConfig }
+  | { command: "kernel-stats"; config: DaemonConfig }
+  | { command: "print"; text: string };
+
+/** A bad command line: print `message` (one line) and exit 2. */
+export class UsageError extends Error {
+  /** @param message The one-line reason. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+const DEFAULT_LISTEN = "0.0.0.0:3130";
+const DEFAULT_UPSTREAM = "http://127.0.0.1:3128";
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function positiveInt(what: string) {
+  return (text: string): number => {
+    if (!/^[0-9]+$/.test(text) || +text < 1 || +text > 1_000_000) {
+      throw new TypeError(
+        `${what} "${text}" is not a whole number from 1 to 1000000`,
+      );
+    }
+    return +text;
+  };
+}
+
+function duration(what: string) {
+  return (text: string): number => parseDuration(text, what);
+}
+
+function buildProgram() {
+  const program = new Command()
+    .name("shifter")
+    .description(
+      "Transparent redirector: sends connections that a REDIRECT rule sends here through an HTTP CONNECT proxy.",
+    )
+    .version(VERSION, "-V, --version")
+    .option(
+      "--listen <host:port>",
+      `address to accept redirected connections on, repeatable (default: ${DEFAULT_LISTEN}; IPv6 as [::]:3130)`,
+      collect,
+      [] as string[],
+    )
+    .option(
+      "--upstream <url>",
+      `CONNECT proxy, repeatable, tried in order with failover (default: ${DEFAULT_UPSTREAM}; credentials as http://user:pass@host:port)`,
+      collect,
+      [] as string[],
+    )
+    .option(
+      "--resolver <name|path>",
+      `how original destinations are found: ${AUTO} (netlink if the kernel module answers, else sockopt), ${
+        BUILTIN_RESOLVERS.map((r) => r.name).join(", ")
+      }, or a path to a plugin module`,
+      AUTO,
+    )
+    .option(
+      "--connect-timeout <duration>",
+      "upstream TCP connect timeout",
+      duration("--connect-timeout"),
+      5000,
+    )
+    .option(
+      "--reply-timeout <duration>",
+      "time for the upstream's CONNECT reply",
+      duration("--reply-timeout"),
+      15_000,
+    )
+    .option(
+      "--idle-timeout <duration>",
+      "close tunnels idle this long (0 = never)",
+      duration("--idle-timeout"),
+      600_000,
+    )
+    .option(
+      "--drain-timeout <duration>",
+      "on SIGTERM/SIGINT, time for connections to finish",
+      duration("--drain-timeout"),
+      30_000,
+    )
+    .option(
+      "--hold-down <duration>",
+      "a failed upstream is tried last for this long",
+      duration("--hold-down"),
+      30_000,
+    )
+    .option(
+      "--max-connections <n>",
+      "connections in flight at most",
+      positiveInt("--max-connections"),
+      4096,
+    )
+    .addOption(
+      new Option("--log-format <format>", "log line format").choices(
+        LOG_FORMATS,
+      ).default("text" as LogFormat),
+    )
+    .option(
+      "--log-level <level>",
+      "trace, debug, info, warning, error or fatal",
+      "info",
+    )
+    .option("--check", "validate the settings, print them, and exit")
+    .addHelpText(
+      "after",
+      `
+Durations: 500ms, 5s, 10m, or plain seconds.
+Example:
+  iptables -t nat -A PREROUTING -i lan0 -p tcp -m multiport --dports 80,443 -j REDIRECT --to-ports 3130
+  shifter --upstream http://proxy.example:3128`,
+    );
+  program.command("lookup <addr:port>")
+    .description(
+      "ask the Shifter kernel module where the client ADDR:PORT was going (netlink)",
+    );
+  program.command("kernel-stats")
+    .description("print the Shifter kernel module's counters (netlink)");
+  return program;
+}
+
+function toConfig(
+  opts: ReturnType<ReturnType<typeof buildProgram>["opts"]>,
+): DaemonConfig {
+  const level = opts.logLevel === "warn" ? "warning" : opts.logLevel;
+  if (!isLogLevel(level)) {
+    throw new TypeError(
+      `--log-level "${opts.logLevel}" is not one of trace, debug, info, warning, error, fatal`,
+    );
+  }
+  const listen = (opts.listen.length ? opts.listen : [DEFAULT_LISTEN])
+    .map((l) => parseHostPort(l, "--listen"));
+  const seen = new Set<string>();
+  for (const l of listen) {
+    const key = `${l.hostname}|${l.port}`;
+    if (seen.has(key)) {
+      throw new TypeError(`--listen ${l.hostname}:${l.port} is given twice`);
+    }
+    seen.add(key);
+  }
+  return {
+    listen,
+    upstreams: (opts.upstream.length ? opts.upstream : [DEFAULT_UPSTREAM]).map(
+      parseUpstream,
+    ),
+    resolver: opts.resolver,
+    connectTimeoutMs: opts.connectTimeout,
+    replyTimeoutMs: opts.replyTimeout,
+    idleTimeoutMs: opts.idleTimeout,
+    drainTimeoutMs: opts.drainTimeout,
+    holdDownMs: opts.holdDown,
+    maxConnections: opts.maxConnections,
+    logFormat: opts.logFormat,
+    logLevel: level,
+    check: opts.check === true,
+  };
+}
+
+/**
+ * Parse the command line.
+ *
+ * @param args The arguments after the program name.
+ * @returns What to do.
+ * @throws {UsageError} With a one-line reason for any bad flag or value.
+ *
+ * @example
+ * ```ts
+ * import { parseCommandLine } from "./options.ts";
+ * const inv = parseCommandLine(["--listen", "[::]:3130"]);
+ * inv.command; // "run"
+ * ```
+ */
+export function parseCommandLine(args: readonly string[]): Invocation {
+  const program = buildProgram();
+  let out = "";
+  let sub: { name: string; args: string[] } | undefined;
+  program.exitOverride().configureOutput({
+    writeOut: (s) => out += s,
+    writeErr: (s) => out += s,
+    outputError: () => {},
+  });
+  for (const cmd of program.commands) {
+    cmd.exitOverride().configureOutput({
+      writeOut: (s) => out += s,
+      writeErr: (s) => out += s,
+      outputError: () => {},
+    });
+    cmd.action((...a) => {
+      sub = {
+        name: cmd.name(),
+        args: a.filter((x) => typeof x === "string") as string[],
+      };
+    });
+  }
+  program.action(() => {});
+  try {
+    program.parse(args as string[], { from: "user" });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (
+        error.code === "commander.helpDisplayed" ||
+        error.code === "commander.version" || error.code === "commander.help"
+      ) {
+        return { command: "print", text: out };
+      }
+      throw new UsageError(
+        error.message.replace(/^error: /, "").split("\n")[0]!,
+      );
+    }
+    if (error instanceof TypeError) throw new UsageError(error.message);
+    throw error;
+  }
+  try {
+    const config = toConfig(program.opts());
+    if (sub?.name === "lookup") {
+      return {
+        command: "lookup",
+        target: parseHostPort(sub.args[0]!, "lookup"),
+        config,
+      };
+    }
+    if (sub?.name === "kernel-stats") {
+      return { command: "kernel-stats", config };
+    }
+    return { command: "run", config };
+  } catch (error) {
+    if (error instanceof TypeError) throw new UsageError(error.message);
+    throw error;
+  }
+}
