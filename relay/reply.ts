@@ -31,8 +31,8 @@ export class ReplyError extends Error {
 const CR = 13, LF = 10;
 const latin1 = new TextDecoder("latin1");
 // The reason phrase may hold any byte but controls (tab allowed, RFC 9112).
-// deno-lint-ignore no-control-regex
 const STATUS_LINE =
+  // deno-lint-ignore no-control-regex
   /^HTTP\/1\.[01] ([0-9]{3})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
 
 /**
