@@ -7,7 +7,8 @@
 
 import { formatHostPort } from "../resolvers/address.ts";
 
-const HAS_PORT = /^[a-z]+:\/\/(?:[^@/]*@)?(?:\[[^\]]*\]|[^:/@]*):[0-9]+\/?$/i;
+const HAS_PORT =
+  /^[a-z]+:\/\/(?:[^@/]*@)?(?:\[[^\]]*\]|[^:/@]*):[0-9]+(?:[/?#].*)?$/i;
 
 /** One upstream HTTP proxy that speaks `CONNECT`. */
 export interface Upstream {

@@ -76,8 +76,8 @@ export function parseAddress(literal: string): Uint8Array | undefined {
   let tailWords = 8;
   if (text.includes(".", lastColon)) {
     out.set(text.slice(lastColon + 1).split(".").map(Number), 12);
-    text = text.slice(0, lastColon + 1) + "0";
-    tailWords = 7;
+    text = text.slice(0, lastColon + 1) + "0:0";
+    tailWords = 6;
   }
   const [head = "", tail] = text.split("::");
   const headWords = head === "" ? [] : head.split(":");

@@ -1,6 +1,6 @@
 /**
  * The few libc calls Shifter needs on sockets Deno owns: `getsockopt` for
- * `SO_ORIGINAL_DST` and `setsockopt` for `SO_LINGER`.
+ * `SO_ORIGINAL_DST`, `setsockopt`, and `connect(AF_UNSPEC)` to reset.
  *
  * Loaded once, lazily, so that a daemon that never needs them never opens
  * libc through FFI.
@@ -26,6 +26,14 @@ const symbols = {
       "i32", // int optname
       "buffer", // const void *optval
       "u32", // socklen_t optlen
+    ],
+    result: "i32", // int: 0 or -1 with errno
+  },
+  connect: {
+    parameters: [
+      "i32", // int sockfd
+      "buffer", // const struct sockaddr *addr
+      "u32", // socklen_t addrlen
     ],
     result: "i32", // int: 0 or -1 with errno
   },
@@ -91,6 +99,22 @@ export function getsockopt(
   const len = new Uint32Array([out.byteLength]);
   const rc = load().getsockopt(fd, level, name, out, len);
   return rc === 0 ? len[0]! : -errno();
+}
+
+// struct sockaddr { sa_family_t sa_family = AF_UNSPEC; ... }
+const AF_UNSPEC_ADDR = new Uint8Array(16);
+
+/**
+ * `connect(2)` to `AF_UNSPEC`: dissolves a TCP connection at once, sending
+ * a reset to the peer when the connection was established (the kernel's
+ * `tcp_disconnect()`). The descriptor stays open for its owner to close.
+ *
+ * @param fd The socket's file descriptor.
+ * @returns 0, or `-errno`.
+ */
+export function disconnect(fd: number): number {
+  const rc = load().connect(fd, AF_UNSPEC_ADDR, AF_UNSPEC_ADDR.byteLength);
+  return rc === 0 ? 0 : -errno();
 }
 
 /**

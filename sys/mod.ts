@@ -8,6 +8,7 @@
 export { assertFdAccess, connFd } from "./fd.ts";
 export { resetConn } from "./socket.ts";
 export {
+  disconnect,
   getsockopt,
   setsockopt,
   SO_LINGER,

@@ -5,10 +5,7 @@
  */
 
 import { connFd } from "./fd.ts";
-import { setsockopt, SO_LINGER, SOL_SOCKET } from "./libc.ts";
-
-// struct linger { int l_onoff = 1; int l_linger = 0; }: close() sends RST.
-const LINGER_RESET = new Uint8Array(new Int32Array([1, 0]).buffer);
+import { disconnect } from "./libc.ts";
 
 /**
  * Close a connection with a TCP reset, so that the peer fails at once
@@ -18,8 +15,11 @@ const LINGER_RESET = new Uint8Array(new Int32Array([1, 0]).buffer);
  * @param conn The connection to reset.
  */
 export function resetConn(conn: Deno.Conn): void {
+  // SO_LINGER 0 alone is not enough: Deno shuts the write side down (FIN)
+  // before close(), so the peer would read a clean end of stream first.
+  // Disconnecting sends the RST straight away.
   try {
-    setsockopt(connFd(conn), SOL_SOCKET, SO_LINGER, LINGER_RESET);
+    disconnect(connFd(conn));
   } catch {
     // Fall through to a plain close: better than leaking the socket.
   }

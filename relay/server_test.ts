@@ -1,0 +1,218 @@
+import assert from "node:assert/strict";
+import { startConnectProxy } from "../tests/fixtures/connect_proxy.ts";
+import type { Destination, Resolver } from "../resolvers/resolver.ts";
+import { ResolveError } from "../resolvers/resolver.ts";
+import { fakeUpstream } from "./_test_upstream.ts";
+import { createLoopGuard } from "./loop_guard.ts";
+import { type ServerOptions, startServer } from "./server.ts";
+import { parseUpstream } from "./upstream.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** A resolver that sends every connection to one loopback destination. */
+function fixed(port: number): Resolver {
+  return {
+    name: "fixed",
+    resolve: (): Destination => ({
+      hostname: "127.0.0.1",
+      port,
+      family: "ipv4",
+    }),
+  };
+}
+
+/** An origin that answers "got N" after the client's EOF (half-close). */
+function countingOrigin() {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const loop = (async () => {
+    for await (const conn of listener) {
+      let total = 0;
+      const buf = new Uint8Array(65536);
+      try {
+        for (;;) {
+          const n = await conn.read(buf);
+          if (n === null) break;
+          total += n;
+        }
+        await conn.write(enc.encode(`got ${total}\n`));
+      } catch { /* reset */ }
+      conn.close();
+    }
+  })();
+  return {
+    port: listener.addr.port,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await loop;
+    },
+  };
+}
+
+async function serverWith(
+  options:
+    & Partial<ServerOptions>
+    & Pick<ServerOptions, "resolver" | "upstreams">,
+) {
+  const listen = [{ hostname: "127.0.0.1", port: 0 }];
+  const server = startServer({
+    listen,
+    loopGuard: await createLoopGuard(listen, []),
+    ...options,
+  });
+  return {
+    server,
+    port: server.addrs[0]!.port,
+    async [Symbol.asyncDispose]() {
+      await server.shutdown(1000);
+    },
+  };
+}
+
+async function readAll(conn: Deno.Conn): Promise<string> {
+  let out = "";
+  const buf = new Uint8Array(65536);
+  for (;;) {
+    const n = await conn.read(buf);
+    if (n === null) return out;
+    out += dec.decode(buf.subarray(0, n));
+  }
+}
+
+Deno.test("server relays 4 MiB up and passes the client's half-close through", async () => {
+  await using origin = countingOrigin();
+  await using proxy = startConnectProxy();
+  await using s = await serverWith({
+    resolver: fixed(origin.port),
+    upstreams: [parseUpstream(`http://127.0.0.1:${proxy.port}`)],
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+  const chunk = new Uint8Array(65536).fill(7);
+  for (let i = 0; i < 64; i++) {
+    for (let off = 0; off < chunk.length;) {
+      off += await conn.write(chunk.subarray(off));
+    }
+  }
+  await conn.closeWrite();
+  assert.equal(await readAll(conn), `got ${64 * 65536}\n`);
+  conn.close();
+});
+
+Deno.test("server resets the client when the upstream answers non-2xx", async () => {
+  await using up = fakeUpstream(async (conn) => {
+    await conn.write(enc.encode("HTTP/1.1 403 Forbidden\r\n\r\n"));
+  });
+  await using s = await serverWith({
+    resolver: fixed(9),
+    upstreams: [parseUpstream(`http://127.0.0.1:${up.port}`)],
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+  await assert.rejects(readAll(conn), Deno.errors.ConnectionReset);
+  conn.close();
+});
+
+Deno.test("server fails over to the next upstream and holds the failed one down", async () => {
+  await using origin = countingOrigin();
+  await using bad = fakeUpstream(async (conn) => {
+    await conn.write(enc.encode("garbage\r\n\r\n"));
+  });
+  await using good = startConnectProxy();
+  await using s = await serverWith({
+    resolver: fixed(origin.port),
+    upstreams: [
+      parseUpstream(`http://127.0.0.1:${bad.port}`),
+      parseUpstream(`http://127.0.0.1:${good.port}`),
+    ],
+  });
+  for (let i = 0; i < 3; i++) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+    await conn.write(enc.encode("abc"));
+    await conn.closeWrite();
+    assert.equal(await readAll(conn), "got 3\n");
+    conn.close();
+  }
+  assert.equal(
+    bad.requests.length,
+    1,
+    "the failed upstream is held down after one failure",
+  );
+});
+
+Deno.test("server refuses a destination that is its own listener, without any upstream request", async () => {
+  await using up = fakeUpstream(async () => {});
+  const listen = [{ hostname: "127.0.0.1", port: 0 }];
+  let own = 0;
+  const server = startServer({
+    listen,
+    upstreams: [parseUpstream(`http://127.0.0.1:${up.port}`)],
+    resolver: {
+      name: "self",
+      resolve: () => ({ hostname: "127.0.0.1", port: own, family: "ipv4" }),
+    },
+    loopGuard: {
+      check: (
+        d,
+      ) => (d.port === own
+        ? "the destination is Shifter's own listener"
+        : undefined),
+    },
+  });
+  own = server.addrs[0]!.port;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: own });
+  await assert.rejects(readAll(conn), Deno.errors.ConnectionReset);
+  conn.close();
+  await server.shutdown(100);
+  assert.equal(up.requests.length, 0);
+});
+
+Deno.test("server resets the client when the resolver fails", async () => {
+  await using s = await serverWith({
+    resolver: {
+      name: "none",
+      resolve: () => {
+        throw new ResolveError("no entry", "ENOENT");
+      },
+    },
+    upstreams: [parseUpstream("http://127.0.0.1:9")],
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+  await assert.rejects(readAll(conn), Deno.errors.ConnectionReset);
+  conn.close();
+});
+
+Deno.test("server closes a tunnel idle past the idle timeout", async () => {
+  await using origin = countingOrigin();
+  await using proxy = startConnectProxy();
+  await using s = await serverWith({
+    resolver: fixed(origin.port),
+    upstreams: [parseUpstream(`http://127.0.0.1:${proxy.port}`)],
+    idleTimeoutMs: 1000,
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+  const started = performance.now();
+  await readAll(conn).catch(() => "");
+  const elapsed = performance.now() - started;
+  conn.close();
+  assert.ok(elapsed >= 900 && elapsed < 4000, `closed after ${elapsed} ms`);
+});
+
+Deno.test("server shutdown stops accepting at once and lets a transfer in flight finish", async () => {
+  await using origin = countingOrigin();
+  await using proxy = startConnectProxy();
+  const s = await serverWith({
+    resolver: fixed(origin.port),
+    upstreams: [parseUpstream(`http://127.0.0.1:${proxy.port}`)],
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+  await conn.write(enc.encode("first half"));
+  await new Promise((r) => setTimeout(r, 200));
+  const stopped = s.server.shutdown(5000);
+  await new Promise((r) => setTimeout(r, 100));
+  await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port: s.port }));
+  await conn.write(enc.encode(", second half"));
+  await conn.closeWrite();
+  assert.equal(await readAll(conn), "got 23\n");
+  conn.close();
+  await stopped;
+  assert.equal(s.server.stats.active, 0);
+});

@@ -1,0 +1,133 @@
+import assert from "node:assert/strict";
+import { fakeUpstream } from "./_test_upstream.ts";
+import { openTunnel, TunnelError } from "./tunnel.ts";
+import { parseUpstream } from "./upstream.ts";
+
+const enc = new TextEncoder();
+const upstreamAt = (port: number, auth = "") =>
+  parseUpstream(`http://${auth}127.0.0.1:${port}`);
+
+async function failure(port: number, timeoutMs = 500): Promise<TunnelError> {
+  const error = await openTunnel(upstreamAt(port), "192.0.2.1:443", {
+    replyTimeoutMs: timeoutMs,
+    connectTimeoutMs: timeoutMs,
+  }).then(() => undefined, (e) => e);
+  assert.ok(
+    error instanceof TunnelError,
+    `expected a TunnelError, got ${error}`,
+  );
+  return error;
+}
+
+Deno.test("openTunnel() sends CONNECT with Host and Proxy-Authorization, keeps early bytes", async () => {
+  await using up = fakeUpstream(async (conn) => {
+    await conn.write(
+      enc.encode("HTTP/1.1 200 Connection established\r\n\r\n220 banner\r\n"),
+    );
+  });
+  const tunnel = await openTunnel(
+    upstreamAt(up.port, "u:p@"),
+    "[2001:db8::1]:25",
+  );
+  tunnel.conn.close();
+  assert.equal(tunnel.status, 200);
+  assert.equal(new TextDecoder().decode(tunnel.early), "220 banner\r\n");
+  assert.equal(
+    up.requests[0],
+    `CONNECT [2001:db8::1]:25 HTTP/1.1\r\nHost: [2001:db8::1]:25\r\nProxy-Authorization: Basic ${
+      btoa("u:p")
+    }\r\n\r\n`,
+  );
+});
+
+Deno.test("openTunnel() reads a reply that arrives one byte at a time", async () => {
+  await using up = fakeUpstream(async (conn) => {
+    for (const b of enc.encode("HTTP/1.0 200 OK\r\n\r\n")) {
+      await conn.write(new Uint8Array([b]));
+    }
+  });
+  const tunnel = await openTunnel(upstreamAt(up.port), "192.0.2.1:443");
+  tunnel.conn.close();
+  assert.equal(tunnel.early, undefined);
+});
+
+Deno.test("openTunnel() fails on 407 without failover", async () => {
+  await using up = fakeUpstream(async (conn) => {
+    await conn.write(
+      enc.encode(
+        "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n",
+      ),
+    );
+  });
+  const error = await failure(up.port);
+  assert.equal(error.failure, "status");
+  assert.equal(error.status, 407);
+  assert.equal(error.upstreamFailed, false);
+  assert.match(
+    error.message,
+    /upstream answered 407 Proxy Authentication Required/,
+  );
+});
+
+Deno.test("openTunnel() fails on a garbage reply", async () => {
+  await using up = fakeUpstream(async (conn) => {
+    await conn.write(enc.encode("SSH-2.0-OpenSSH_9.2\r\n"));
+  });
+  const error = await failure(up.port);
+  assert.equal(error.failure, "protocol");
+  assert.ok(error.upstreamFailed);
+});
+
+Deno.test("openTunnel() fails on a reply header over 16 KiB", async () => {
+  await using up = fakeUpstream(async (conn) => {
+    await conn.write(enc.encode("HTTP/1.1 200 OK\r\n"));
+    const line = enc.encode(`X-Pad: ${"a".repeat(1000)}\r\n`);
+    for (let i = 0; i < 40; i++) await conn.write(line);
+  });
+  const error = await failure(up.port);
+  assert.equal(error.failure, "protocol");
+  assert.match(error.message, /over 16384 bytes/);
+});
+
+Deno.test("openTunnel() times out on a reply that never ends", async () => {
+  await using up = fakeUpstream(async (conn) => {
+    await conn.write(enc.encode("HTTP/1.1 200 OK\r\nX-Slow: "));
+    await new Promise((r) => setTimeout(r, 2000));
+  });
+  const started = performance.now();
+  const error = await failure(up.port, 300);
+  assert.equal(error.failure, "reply-timeout");
+  assert.ok(performance.now() - started < 1500);
+});
+
+Deno.test("openTunnel() times out on an upstream that accepts and stalls", async () => {
+  await using up = fakeUpstream(async () => {
+    await new Promise((r) => setTimeout(r, 2000));
+  });
+  const error = await failure(up.port, 300);
+  assert.equal(error.failure, "reply-timeout");
+});
+
+Deno.test("openTunnel() fails when the upstream closes mid-reply", async () => {
+  await using up = fakeUpstream(async (conn) => {
+    await conn.write(enc.encode("HTTP/1.1 200 OK\r\n"));
+  });
+  const error = await failure(up.port);
+  assert.equal(error.failure, "closed");
+  assert.ok(error.upstreamFailed);
+});
+
+Deno.test("openTunnel() fails fast when the upstream refuses", async () => {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = l.addr.port;
+  l.close();
+  const error = await failure(port);
+  assert.equal(error.failure, "connect");
+});
+
+Deno.test("openTunnel() refuses a target that could inject headers", async () => {
+  await assert.rejects(
+    openTunnel(upstreamAt(1), "evil.test\r\nX-Injected: 1:443"),
+    TypeError,
+  );
+});

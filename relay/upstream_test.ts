@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { parseUpstream, UpstreamPool } from "./upstream.ts";
+
+Deno.test("parseUpstream() takes host, port and Basic credentials", () => {
+  const u = parseUpstream("http://al%40ice:p%3Ass@proxy.example:3128");
+  assert.equal(u.hostname, "proxy.example");
+  assert.equal(u.port, 3128);
+  assert.equal(u.label, "proxy.example:3128");
+  assert.equal(u.authorization, `Basic ${btoa("al@ice:p:ss")}`);
+});
+
+Deno.test("parseUpstream() handles IPv6 literals and an explicit :80", () => {
+  assert.equal(parseUpstream("http://[::1]:3128").label, "[::1]:3128");
+  assert.equal(parseUpstream("http://[::1]:3128").hostname, "::1");
+  assert.equal(parseUpstream("http://10.0.0.1:80").port, 80);
+  assert.equal(parseUpstream("http://10.0.0.1:3128").authorization, undefined);
+});
+
+Deno.test("parseUpstream() rejects unusable URLs with the reason", async (t) => {
+  const cases: [string, RegExp][] = [
+    ["proxy:3128", /must use http:\/\//],
+    ["not a url", /is not a URL/],
+    ["https://p:3128", /must use http:\/\//],
+    ["socks5://p:1080", /must use http:\/\//],
+    ["http://p", /needs a port/],
+    ["http://p:3128/path", /path or query/],
+  ];
+  for (const [text, reason] of cases) {
+    await t.step(text, () => assert.throws(() => parseUpstream(text), reason));
+  }
+});
+
+Deno.test("UpstreamPool tries held-down upstreams last, and forgets after the hold-down", () => {
+  let now = 1000;
+  const [a, b, c] = ["http://a:1", "http://b:1", "http://c:1"].map(
+    parseUpstream,
+  );
+  const pool = new UpstreamPool([a!, b!, c!], {
+    holdDownMs: 100,
+    now: () => now,
+  });
+  assert.deepEqual(pool.order().map((u) => u.hostname), ["a", "b", "c"]);
+  assert.equal(pool.markDown(a!), true);
+  assert.equal(pool.markDown(a!), false);
+  assert.deepEqual(pool.order().map((u) => u.hostname), ["b", "c", "a"]);
+  now += 101;
+  assert.deepEqual(pool.order().map((u) => u.hostname), ["a", "b", "c"]);
+  pool.markDown(b!);
+  assert.equal(pool.markUp(b!), true);
+  assert.deepEqual(pool.order().map((u) => u.hostname), ["a", "b", "c"]);
+});
