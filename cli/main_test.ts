@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+
+const MOD = new URL("../mod.ts", import.meta.url).pathname;
+
+async function shifter(...args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MOD, ...args],
+    stdin: "null",
+  }).output();
+  const dec = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+  };
+}
+
+Deno.test("shifter exits 2 with one line on a bad flag", async () => {
+  const r = await shifter("--listen", "banana");
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr.trim().split("\n").length, 1);
+  assert.match(r.stderr, /^shifter: --listen "banana" is not HOST:PORT/);
+});
+
+Deno.test("shifter --check prints the settings and exits 0", async () => {
+  const r = await shifter(
+    "--check",
+    "--upstream",
+    "http://u:secret@127.0.0.1:3128",
+  );
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /upstream: 127\.0\.0\.1:3128 \(with credentials\)/);
+  assert.ok(!r.stdout.includes("secret"), "credentials stay out of the output");
+});
+
+Deno.test("shifter exits 1 with a clear reason when the resolver cannot start", async () => {
+  const r = await shifter("--listen", "127.0.0.1:39999", "--resolver", "./nope.ts");
+  assert.equal(r.code, 1);
+  assert.match(
+    r.stderr,
+    /Cannot start: Cannot load resolver plugin ".*nope.ts": no such file/,
+  );
+});
+
+Deno.test("shifter exits 1 when its listen address is taken", async () => {
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const r = await shifter(
+    "--listen",
+    `127.0.0.1:${taken.addr.port}`,
+    "--resolver",
+    "sockopt",
+  );
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /Cannot start: .*(in use|AddrInUse)/i);
+});

@@ -1,0 +1,109 @@
+import assert from "node:assert/strict";
+import { parseCommandLine, UsageError } from "./options.ts";
+
+function run(args: string[]) {
+  const inv = parseCommandLine(args);
+  assert.equal(inv.command, "run");
+  return (inv as { config: import("./options.ts").DaemonConfig }).config;
+}
+
+Deno.test("parseCommandLine() gives the documented defaults", () => {
+  const c = run([]);
+  assert.deepEqual(c.listen, [{ hostname: "0.0.0.0", port: 3130 }]);
+  assert.deepEqual(c.upstreams.map((u) => u.label), ["127.0.0.1:3128"]);
+  assert.equal(c.resolver, "auto");
+  assert.equal(c.connectTimeoutMs, 5000);
+  assert.equal(c.replyTimeoutMs, 15000);
+  assert.equal(c.idleTimeoutMs, 600000);
+  assert.equal(c.maxConnections, 4096);
+  assert.equal(c.logFormat, "text");
+  assert.equal(c.logLevel, "info");
+});
+
+Deno.test("parseCommandLine() repeats --listen and --upstream in order", () => {
+  const c = run([
+    "--listen",
+    "[::]:3130",
+    "--listen",
+    "127.0.0.1:3131",
+    "--upstream",
+    "http://a:3128",
+    "--upstream",
+    "http://u:p@b:8080",
+    "--resolver",
+    "sockopt",
+    "--idle-timeout",
+    "90s",
+    "--connect-timeout",
+    "500ms",
+    "--log-format",
+    "json",
+    "--log-level",
+    "warn",
+    "--max-connections",
+    "10",
+  ]);
+  assert.deepEqual(c.listen, [{ hostname: "::", port: 3130 }, {
+    hostname: "127.0.0.1",
+    port: 3131,
+  }]);
+  assert.deepEqual(c.upstreams.map((u) => u.label), ["a:3128", "b:8080"]);
+  assert.ok(c.upstreams[1]!.authorization?.startsWith("Basic "));
+  assert.equal(c.idleTimeoutMs, 90000);
+  assert.equal(c.connectTimeoutMs, 500);
+  assert.equal(c.logFormat, "json");
+  assert.equal(c.logLevel, "warning");
+  assert.equal(c.maxConnections, 10);
+});
+
+Deno.test("parseCommandLine() rejects bad flags with one line", async (t) => {
+  const cases: [string[], RegExp][] = [
+    [["--bogus"], /unknown option '--bogus'/],
+    [["--listen", "nope"], /--listen "nope" is not HOST:PORT/],
+    [["--listen", "1.2.3.4:70000"], /no valid port/],
+    [["--listen", "0.0.0.0:1", "--listen", "0.0.0.0:1"], /given twice/],
+    [["--upstream", "ftp://x:1"], /must use http:\/\//],
+    [["--idle-timeout", "soon"], /not a duration/],
+    [["--max-connections", "0"], /not a whole number/],
+    [["--log-format", "xml"], /xml/],
+    [["--log-level", "loud"], /--log-level "loud"/],
+    [["--listen"], /argument missing/],
+  ];
+  for (const [args, reason] of cases) {
+    await t.step(args.join(" "), () => {
+      const error = (() => {
+        try {
+          parseCommandLine(args);
+        } catch (e) {
+          return e;
+        }
+      })();
+      assert.ok(
+        error instanceof UsageError,
+        `expected a UsageError for ${args}`,
+      );
+      assert.match(error.message, reason);
+      assert.ok(!error.message.includes("\n"), "one line");
+    });
+  }
+});
+
+Deno.test("parseCommandLine() parses the operator commands", () => {
+  const inv = parseCommandLine(["lookup", "[fd77:1::2]:40000"]);
+  assert.equal(inv.command, "lookup");
+  assert.deepEqual((inv as { target: unknown }).target, {
+    hostname: "fd77:1::2",
+    port: 40000,
+  });
+  assert.equal(parseCommandLine(["kernel-stats"]).command, "kernel-stats");
+});
+
+Deno.test("parseCommandLine() prints help and version", () => {
+  const help = parseCommandLine(["--help"]);
+  assert.equal(help.command, "print");
+  assert.match((help as { text: string }).text, /--upstream <url>/);
+  assert.match(
+    (parseCommandLine(["--version"]) as { text: string }).text,
+    /^\d+\.\d+\.\d+/,
+  );
+});

@@ -1,0 +1,33 @@
+/**
+ * An example resolver plugin: sends every connection to one destination
+ * given in the environment. Shows the plugin contract; useful for testing a
+ * gateway before its REDIRECT rules are in place.
+ *
+ * Run: SHIFTER_FIXED_DEST=192.0.2.10:443 deno task start --resolver ./examples/fixed_resolver.ts
+ *
+ * @module
+ */
+
+import type { Resolver, ResolverOptions } from "../resolvers/resolver.ts";
+import { addressFamily, parseHostPort } from "../resolvers/address.ts";
+
+/**
+ * The plugin factory, found by Shifter as the module's default export.
+ *
+ * @param options Resolver options (environment lookup).
+ * @returns The resolver.
+ * @throws {Error} When `SHIFTER_FIXED_DEST` is missing or not ADDRESS:PORT.
+ */
+export default function createResolver(options: ResolverOptions): Resolver {
+  const env = options.env ?? ((name: string) => Deno.env.get(name));
+  const text = env("SHIFTER_FIXED_DEST");
+  if (text === undefined) {
+    throw new Error("set SHIFTER_FIXED_DEST to ADDRESS:PORT");
+  }
+  const { hostname, port } = parseHostPort(text, "SHIFTER_FIXED_DEST");
+  const family = addressFamily(hostname);
+  if (family === undefined) {
+    throw new Error(`SHIFTER_FIXED_DEST "${text}" must be an IP address`);
+  }
+  return { name: "fixed", resolve: () => ({ hostname, port, family }) };
+}
