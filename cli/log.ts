@@ -44,7 +44,7 @@ export async function setupLogging(
       stderr: getStreamSink(Deno.stderr.writable, {
         formatter: format === "json"
           ? getJsonLinesFormatter({ properties: "flatten" })
-          : getTextFormatter({ timestamp: "date-time-tz" }),
+          : getTextFormatter({ timestamp: "date-time-tz", value: "bare" }),
       }),
     },
     loggers: [
