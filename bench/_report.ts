@@ -1,0 +1,187 @@
+/**
+ * Medians, the results table and the check against the issue's targets.
+ *
+ * @module
+ */
+
+import { PATH_NAMES, type PathName } from "./_paths.ts";
+
+/** One round's figures for one path; absent keys do not apply. */
+export type Sample = Record<string, number>;
+
+/** A figure of the table. */
+interface Metric {
+  key: string;
+  label: string;
+  digits: number;
+}
+
+/** The figures of `latest.json`, in table order. */
+export const METRICS: readonly Metric[] = [
+  { key: "upload_mbps", label: "upload MB/s (1 stream)", digits: 0 },
+  { key: "download_mbps", label: "download MB/s (1 stream)", digits: 0 },
+  { key: "cpu_s_per_gib_up", label: "CPU s/GiB upload", digits: 3 },
+  { key: "cpu_s_per_gib_down", label: "CPU s/GiB download", digits: 3 },
+  { key: "conns_per_s", label: "connections/s (conc 50)", digits: 0 },
+  { key: "cpu_ms_per_1000_conns", label: "CPU ms/1000 conns", digits: 0 },
+  { key: "idle_kib_per_tunnel", label: "RSS KiB/idle tunnel", digits: 1 },
+  { key: "rtt_p50_us", label: "RTT p50 µs", digits: 1 },
+  { key: "rtt_p99_us", label: "RTT p99 µs", digits: 1 },
+  { key: "rss_baseline_kib", label: "RSS fresh KiB", digits: 0 },
+  { key: "rss_after_load_kib", label: "RSS after load KiB", digits: 0 },
+];
+
+/** Median of the finite values; NaN if there are none. */
+export function median(values: number[]): number {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}
+
+/** Per-path medians of every key present in the samples. */
+export function medians(
+  samples: Partial<Record<PathName, Sample[]>>,
+): Partial<Record<PathName, Sample>> {
+  const out: Partial<Record<PathName, Sample>> = {};
+  for (const [path, list] of Object.entries(samples)) {
+    if (!list || list.length === 0) continue;
+    const keys = new Set(list.flatMap((s) => Object.keys(s)));
+    const m: Sample = {};
+    for (const k of keys) {
+      const v = median(list.map((s) => s[k] ?? NaN));
+      if (Number.isFinite(v)) m[k] = Number(v.toFixed(3));
+    }
+    out[path as PathName] = m;
+  }
+  return out;
+}
+
+function fmt(v: number | undefined, digits: number): string {
+  return v === undefined || !Number.isFinite(v) ? "-" : v.toFixed(digits);
+}
+
+function ratio(a: number | undefined, b: number | undefined): string {
+  if (a === undefined || b === undefined || !b) return "-";
+  return `${(a / b).toFixed(2)}x`;
+}
+
+/**
+ * Renders the medians as a fixed-width table: each path's figure and its
+ * ratio to redsocks and to the direct path.
+ *
+ * @param med per-path medians
+ * @returns the table text
+ */
+export function table(med: Partial<Record<PathName, Sample>>): string {
+  const head = [
+    "figure",
+    "shifter",
+    "/redsocks",
+    "/direct",
+    "redsocks",
+    "/direct",
+    "direct",
+  ];
+  const rows = [head];
+  for (const m of METRICS) {
+    const s = med.shifter?.[m.key];
+    const r = med.redsocks?.[m.key];
+    const d = med.direct?.[m.key];
+    rows.push([
+      m.label,
+      fmt(s, m.digits),
+      ratio(s, r),
+      ratio(s, d),
+      fmt(r, m.digits),
+      ratio(r, d),
+      fmt(d, m.digits),
+    ]);
+  }
+  const widths = head.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) =>
+    "| " +
+    r.map((c, i) => i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))
+      .join(" | ") +
+    " |";
+  // Markdown alignment row: figures left, numbers right.
+  const sep = "|" +
+    widths.map((w, i) => i === 0 ? "-".repeat(w + 2) : "-".repeat(w + 1) + ":")
+      .join("|") +
+    "|";
+  return [line(head), sep, ...rows.slice(1).map(line)].join("\n");
+}
+
+/**
+ * Checks Shifter's medians against the issue's targets, as ratios to
+ * redsocks measured in the same run.
+ *
+ * @param med per-path medians
+ * @returns one line per target, each `PASS`, `FAIL` or `n/a`
+ */
+export function targets(med: Partial<Record<PathName, Sample>>): string[] {
+  const s = med.shifter;
+  const r = med.redsocks;
+  const checks: [string, number | undefined, (v: number) => boolean, string][] =
+    [];
+  const rel = (k: string) =>
+    s?.[k] !== undefined && r?.[k] ? s[k]! / r[k]! : undefined;
+  checks.push([
+    "CPU/GiB upload <= 1.2x redsocks",
+    rel("cpu_s_per_gib_up"),
+    (v) => v <= 1.2,
+    "x",
+  ]);
+  checks.push([
+    "CPU/GiB download <= 1.2x redsocks",
+    rel("cpu_s_per_gib_down"),
+    (v) => v <= 1.2,
+    "x",
+  ]);
+  checks.push([
+    "CPU/1000 conns <= 1.3x redsocks",
+    rel("cpu_ms_per_1000_conns"),
+    (v) => v <= 1.3,
+    "x",
+  ]);
+  checks.push([
+    "RSS/idle tunnel <= 16 KiB",
+    s?.idle_kib_per_tunnel,
+    (v) => v <= 16,
+    " KiB",
+  ]);
+  const p50 = s?.rtt_p50_us !== undefined && r?.rtt_p50_us !== undefined
+    ? s.rtt_p50_us - r.rtt_p50_us
+    : undefined;
+  checks.push(["RTT p50 within 10 us of redsocks", p50, (v) => v <= 10, " us"]);
+  checks.push([
+    "RTT p99 <= 1.3x redsocks",
+    rel("rtt_p99_us"),
+    (v) => v <= 1.3,
+    "x",
+  ]);
+  const back = s?.rss_after_load_kib !== undefined && s?.rss_baseline_kib
+    ? s.rss_after_load_kib / s.rss_baseline_kib
+    : undefined;
+  checks.push([
+    "RSS after load within 20% of fresh",
+    back,
+    (v) => v <= 1.2,
+    "x",
+  ]);
+  return checks.map(([name, v, ok, unit]) =>
+    v === undefined || !Number.isFinite(v)
+      ? `n/a   ${name}`
+      : `${ok(v) ? "PASS" : "FAIL"}  ${name}: ${v.toFixed(2)}${unit}`
+  );
+}
+
+/** The JSON written to `bench/results/latest.json`. */
+export function latestJson(
+  upstream: string,
+  med: Partial<Record<PathName, Sample>>,
+): unknown {
+  const paths: Record<string, Sample> = {};
+  for (const p of PATH_NAMES) if (med[p]) paths[p] = med[p]!;
+  return { upstream, paths };
+}

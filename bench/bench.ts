@@ -1,0 +1,332 @@
+/**
+ * Shifter benchmark: Shifter, redsocks and the direct path (no redirector)
+ * through the same upstream, in a network namespace of its own.
+ *
+ * Run as root: `deno task bench` or
+ * `deno run -A bench/bench.ts [--rounds 3] [--upstream fast|squid|both]
+ *  [--bytes N] [--conns N] [--tunnels N] [--rtts N] [--paths a,b]`.
+ *
+ * Prints one table per upstream, writes the raw samples and logs under
+ * `bench/results/<timestamp>/` and the medians to `bench/results/latest.json`
+ * (fast upstream) and `bench/results/latest-squid.json`.
+ *
+ * @module
+ */
+
+import { buildHelpers, type Helpers } from "./_build.ts";
+import { IdleTunnels, loadgen, type Target } from "./_loadgen.ts";
+import { Netns, run } from "./_netns.ts";
+import {
+  ORIGIN_PORT,
+  PATH_NAMES,
+  type PathName,
+  PATHS,
+  startUpstream,
+  type UpstreamKind,
+} from "./_paths.ts";
+import { latestJson, medians, type Sample, table, targets } from "./_report.ts";
+import { Service } from "./_service.ts";
+
+/** Benchmark parameters; the defaults are the issue's. */
+export interface BenchOptions {
+  /** Rounds; the path order rotates each round. @default 3 */
+  rounds: number;
+  /** Bytes per single-stream transfer. @default 2 GiB */
+  bytes: number;
+  /** Short connections per round. @default 2000 */
+  conns: number;
+  /** Concurrency of the short connections. @default 50 */
+  concurrency: number;
+  /** Idle tunnels for the RSS figure. @default 2000 */
+  tunnels: number;
+  /** One-byte round trips. @default 20000 */
+  rtts: number;
+  /** Upstreams to run, in order. @default ["fast", "squid"] */
+  upstreams: UpstreamKind[];
+  /** Paths to measure. @default all */
+  paths: PathName[];
+}
+
+const NS_NAME = "shbench-gw";
+const GIB = 2 ** 30;
+const RESULTS = new URL("./results/", import.meta.url).pathname;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const log = (msg: string) =>
+  console.error(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+function parseArgs(args: string[]): BenchOptions {
+  const o: BenchOptions = {
+    rounds: 3,
+    bytes: 2 * GIB,
+    conns: 2000,
+    concurrency: 50,
+    tunnels: 2000,
+    rtts: 20000,
+    upstreams: ["fast", "squid"],
+    paths: [...PATH_NAMES],
+  };
+  for (let i = 0; i < args.length; i += 2) {
+    const key = args[i];
+    const val = args[i + 1];
+    if (val === undefined) throw new TypeError(`Missing value for ${key}`);
+    const num = Number(val);
+    switch (key) {
+      case "--rounds":
+        o.rounds = num;
+        break;
+      case "--bytes":
+        o.bytes = num;
+        break;
+      case "--conns":
+        o.conns = num;
+        break;
+      case "--tunnels":
+        o.tunnels = num;
+        break;
+      case "--rtts":
+        o.rtts = num;
+        break;
+      case "--upstream":
+        o.upstreams = val === "both"
+          ? ["fast", "squid"]
+          : [val as UpstreamKind];
+        break;
+      case "--paths":
+        o.paths = val.split(",") as PathName[];
+        break;
+      default:
+        throw new TypeError(`Unknown option ${key}`);
+    }
+  }
+  for (const p of o.paths) {
+    if (!PATH_NAMES.includes(p)) throw new TypeError(`Unknown path "${p}"`);
+  }
+  for (const u of o.upstreams) {
+    if (u !== "fast" && u !== "squid") {
+      throw new TypeError(`Unknown upstream "${u}"`);
+    }
+  }
+  return o;
+}
+
+interface RunContext {
+  ns: Netns;
+  helpers: Helpers;
+  upstreamPort: number;
+  dir: string;
+  clkTck: number;
+  opts: BenchOptions;
+}
+
+/** Measures one path once; a fresh redirector for every call. */
+async function measure(ctx: RunContext, path: PathName): Promise<Sample> {
+  const spec = PATHS[path];
+  const target: Target = { dest: `${spec.dest}:${ORIGIN_PORT}` };
+  if (!spec.start) target.proxy = `127.0.0.1:${ctx.upstreamPort}`;
+  const { ns, helpers, opts } = ctx;
+  const s: Sample = {};
+  await using svc = spec.start
+    ? await spec.start({ ns, upstreamPort: ctx.upstreamPort, dir: ctx.dir })
+    : undefined;
+  const cpu = async () => svc ? await svc.cpuTicks() / ctx.clkTck : 0;
+
+  if (svc) {
+    await sleep(500);
+    s.rss_baseline_kib = await svc.rssKib();
+    const idle = await IdleTunnels.open(
+      ns,
+      helpers.loadgen,
+      target,
+      opts.tunnels,
+    );
+    try {
+      await sleep(1000);
+      const loaded = await svc.rssKib();
+      s.idle_tunnels_failed = idle.result.failed ?? NaN;
+      s.idle_kib_per_tunnel = (loaded - s.rss_baseline_kib) /
+        (idle.result.tunnels || 1);
+    } finally {
+      await idle.close();
+    }
+  }
+
+  const rtt = await loadgen(ns, helpers.loadgen, target, "rtt", [opts.rtts]);
+  s.rtt_p50_us = rtt.p50_us!;
+  s.rtt_p99_us = rtt.p99_us!;
+
+  let c0 = await cpu();
+  const up = await loadgen(ns, helpers.loadgen, target, "up", [opts.bytes]);
+  let c1 = await cpu();
+  s.upload_mbps = opts.bytes / up.secs! / 1e6;
+  if (svc) s.cpu_s_per_gib_up = (c1 - c0) / (opts.bytes / GIB);
+
+  c0 = await cpu();
+  const down = await loadgen(ns, helpers.loadgen, target, "down", [opts.bytes]);
+  c1 = await cpu();
+  s.download_mbps = opts.bytes / down.secs! / 1e6;
+  if (svc) s.cpu_s_per_gib_down = (c1 - c0) / (opts.bytes / GIB);
+
+  c0 = await cpu();
+  const conns = await loadgen(ns, helpers.loadgen, target, "conns", [
+    opts.conns,
+    opts.concurrency,
+  ]);
+  c1 = await cpu();
+  s.conns_per_s = opts.conns / conns.secs!;
+  s.conns_failed = conns.failed!;
+  if (svc) s.cpu_ms_per_1000_conns = (c1 - c0) * 1000 / (opts.conns / 1000);
+
+  if (svc) {
+    await sleep(2000);
+    s.rss_after_load_kib = await svc.rssKib();
+  }
+  return s;
+}
+
+async function runUpstream(
+  kind: UpstreamKind,
+  ns: Netns,
+  helpers: Helpers,
+  runDir: string,
+  clkTck: number,
+  opts: BenchOptions,
+): Promise<Partial<Record<PathName, Sample[]>>> {
+  const dir = `${runDir}/${kind}`;
+  await Deno.mkdir(dir, { recursive: true });
+  await using up = await startUpstream(ns, kind, helpers.upstream, dir).then(
+    (u) => ({ ...u, [Symbol.asyncDispose]: () => u.service.close() }),
+  );
+  const ctx: RunContext = {
+    ns,
+    helpers,
+    upstreamPort: up.port,
+    dir,
+    clkTck,
+    opts,
+  };
+  const samples: Partial<Record<PathName, Sample[]>> = {};
+  const broken = new Set<PathName>();
+  for (let round = 0; round < opts.rounds; round++) {
+    // Rotate the order every round so no path always runs first or last.
+    const order = opts.paths.map((_, i) =>
+      opts.paths[(i + round) % opts.paths.length]!
+    );
+    for (const path of order) {
+      if (broken.has(path)) continue;
+      const t0 = performance.now();
+      try {
+        const s = await measure(ctx, path);
+        (samples[path] ??= []).push(s);
+        log(
+          `${kind} round ${round + 1} ${path}: ${
+            ((performance.now() - t0) / 1000).toFixed(1)
+          } s ${JSON.stringify(s)}`,
+        );
+      } catch (err) {
+        broken.add(path);
+        log(`${kind} round ${round + 1} ${path}: skipped from now on: ${err}`);
+      }
+    }
+  }
+  return samples;
+}
+
+async function main(args: string[]): Promise<number> {
+  const opts = parseArgs(args);
+  if (Deno.uid() !== 0) {
+    console.error("bench: needs root (network namespace, iptables); skipped");
+    return 0;
+  }
+  const started = performance.now();
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
+  const runDir = `${RESULTS}${stamp}`;
+  await Deno.mkdir(runDir, { recursive: true });
+  const helpers = await buildHelpers(`${RESULTS}bin`);
+  const clkTck = Number((await run("getconf", ["CLK_TCK"])).trim());
+  if (opts.paths.includes("shifter")) {
+    // The namespace has no route out: fetch Shifter's dependencies first.
+    const mod = new URL("../mod.ts", import.meta.url).pathname;
+    await run(Deno.execPath(), ["cache", mod]).catch((err) =>
+      log(`cannot cache Shifter's dependencies: ${err}`)
+    );
+  }
+  const commit = (await run("git", [
+    "-C",
+    new URL("..", import.meta.url).pathname,
+    "rev-parse",
+    "--short",
+    "HEAD",
+  ]).catch(() => "unknown")).trim();
+
+  await using ns = await Netns.create(NS_NAME, {
+    addresses: PATH_NAMES.map((p) => PATHS[p].dest),
+    rules: PATH_NAMES.filter((p) => PATHS[p].start).map((p) => ({
+      dest: PATHS[p].dest,
+      port: ORIGIN_PORT,
+      toPort: PATHS[p].listenPort,
+    })),
+  });
+  const stop = () => {
+    // Deleting the namespace is what matters; children die with the process.
+    ns.close().finally(() => Deno.exit(130));
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  try {
+    await using _origin = await Service.start(ns, "origin", [
+      helpers.origin,
+      String(ORIGIN_PORT),
+    ], { log: `${runDir}/origin.log`, port: ORIGIN_PORT });
+
+    const raw: Record<string, unknown> = { commit, options: opts };
+    let text = "";
+    for (const kind of opts.upstreams) {
+      const samples = await runUpstream(
+        kind,
+        ns,
+        helpers,
+        runDir,
+        clkTck,
+        opts,
+      );
+      const med = medians(samples);
+      const upstream = kind === "fast"
+        ? "fast (bench/upstream.c, splice)"
+        : "squid";
+      raw[kind] = { samples, medians: med };
+      const file = kind === "fast" ? "latest.json" : `latest-${kind}.json`;
+      await Deno.writeTextFile(
+        `${RESULTS}${file}`,
+        JSON.stringify(latestJson(upstream, med), null, 2) + "\n",
+      );
+      text +=
+        `\nUpstream: ${upstream}; shifter ${commit}; medians of ${opts.rounds} rounds; ` +
+        `${
+          opts.bytes / GIB
+        } GiB transfers, ${opts.conns} conns at ${opts.concurrency}, ` +
+        `${opts.tunnels} idle tunnels, ${opts.rtts} round trips\n\n` +
+        table(med) + "\n\nTargets (shifter vs redsocks):\n" +
+        targets(med).map((l) => `  ${l}`).join("\n") + "\n";
+    }
+    const secs = (performance.now() - started) / 1000;
+    text += `\nCommand: deno task bench ${args.join(" ")}\nTotal: ${
+      secs.toFixed(0)
+    } s\n`;
+    await Deno.writeTextFile(
+      `${runDir}/raw.json`,
+      JSON.stringify(raw, null, 2),
+    );
+    await Deno.writeTextFile(`${runDir}/table.md`, text);
+    await Deno.writeTextFile(`${RESULTS}latest.md`, text);
+    console.log(text);
+  } finally {
+    Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
+  }
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
