@@ -517,9 +517,12 @@ static const struct nla_policy shifter_lookup_policy[SHIFTER_A_PROTOCOL + 1] = {
 	[SHIFTER_A_PROTOCOL]	= { .type = NLA_U8 },
 };
 
-/* STATS and DUMP take no attributes: strict parsing rejects any. */
-static const struct nla_policy shifter_empty_policy[SHIFTER_A_UNSPEC + 1] = {
-	[SHIFTER_A_UNSPEC]	= { .type = NLA_REJECT },
+/*
+ * STATS and DUMP take no attributes. A maxattr of 0 would skip parsing
+ * altogether; with 1 and NLA_REJECT, strict parsing rejects every attribute.
+ */
+static const struct nla_policy shifter_empty_policy[SHIFTER_A_FAMILY + 1] = {
+	[SHIFTER_A_FAMILY]	= { .type = NLA_REJECT },
 };
 
 static const struct genl_ops shifter_genl_ops[] = {
@@ -534,14 +537,14 @@ static const struct genl_ops shifter_genl_ops[] = {
 		.cmd		= SHIFTER_CMD_STATS,
 		.doit		= shifter_nl_stats,
 		.policy		= shifter_empty_policy,
-		.maxattr	= SHIFTER_A_UNSPEC,
+		.maxattr	= SHIFTER_A_FAMILY,
 		.flags		= GENL_ADMIN_PERM,
 	},
 	{
 		.cmd		= SHIFTER_CMD_DUMP,
 		.dumpit		= shifter_nl_dump,
 		.policy		= shifter_empty_policy,
-		.maxattr	= SHIFTER_A_UNSPEC,
+		.maxattr	= SHIFTER_A_FAMILY,
 		.flags		= GENL_ADMIN_PERM,
 	},
 };

@@ -420,6 +420,13 @@ const RESOLVE_CODES: ReadonlySet<string> = new Set([
   "EPERM",
 ]);
 
+/** Mirror the kernel's answer; a policy range failure is a bad request too. */
+function resolveCode(err: unknown): ResolveErrorCode {
+  if (!(err instanceof ShifterNetlinkError)) return "EIO";
+  if (err.code === "ERANGE") return "EINVAL";
+  return RESOLVE_CODES.has(err.code) ? err.code as ResolveErrorCode : "EIO";
+}
+
 /**
  * Create the `netlink` resolver: opens a handle and checks that the module
  * answers and that the caller may ask it (CAP_NET_ADMIN).
@@ -464,10 +471,7 @@ export function createNetlinkResolver(
         const { ageMs: _, ...dest } = nl.lookup({ hostname, port });
         return dest;
       } catch (err) {
-        const code =
-          err instanceof ShifterNetlinkError && RESOLVE_CODES.has(err.code)
-            ? err.code as ResolveErrorCode
-            : "EIO";
+        const code = resolveCode(err);
         throw new ResolveError(
           `Cannot resolve the original destination of ${
             formatHostPort(hostname, port)

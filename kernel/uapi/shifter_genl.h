@@ -23,11 +23,15 @@
  *     SHIFTER_A_AGE_MS    u32     milliseconds since the SYN was recorded
  *   errors, as the kernel's getorigdst():
  *     -ENOENT       no entry (never recorded, closed, expired or evicted)
- *     -EINVAL       a required attribute is missing or has the wrong length
+ *     -EINVAL       a required attribute is missing, has the wrong length for
+ *                   the family or the wrong type size, or is unknown
+ *     -ERANGE       the netlink core's own answer when the policy's range
+ *                   fails: address shorter than 4 or longer than 16 bytes,
+ *                   port 0 (a bad request, like -EINVAL)
  *     -ENOPROTOOPT  family other than AF_INET/AF_INET6, protocol not TCP
  *     -EPERM        the caller lacks CAP_NET_ADMIN
  *
- * SHIFTER_CMD_STATS (doit, no request attributes)
+ * SHIFTER_CMD_STATS (doit, no request attributes: any is -EINVAL)
  *   reply (SHIFTER_CMD_STATS):
  *     SHIFTER_A_STATS     nested
  *       SHIFTER_STATS_A_RECORDED     u64  SYNs recorded
@@ -40,7 +44,7 @@
  *       SHIFTER_STATS_A_MAX_ENTRIES  u32  the max_entries parameter
  *       SHIFTER_STATS_A_TTL          u32  the ttl parameter, seconds
  *
- * SHIFTER_CMD_DUMP (dumpit, no request attributes)
+ * SHIFTER_CMD_DUMP (dumpit, no request attributes: any is -EINVAL)
  *   one SHIFTER_CMD_DUMP message per entry:
  *     SHIFTER_A_FAMILY, SHIFTER_A_SRC_ADDR, SHIFTER_A_SRC_PORT,
  *     SHIFTER_A_DST_ADDR, SHIFTER_A_DST_PORT, SHIFTER_A_AGE_MS

@@ -1,0 +1,102 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Build everything the kernel VM suite boots, under .cache/kernel-vm/:
+#   shifter.ko (against the installed headers), libshifter_nl.so, vmtool,
+#   the matching Debian kernel image (apt-get download + dpkg-deb -x, never
+#   installed), and initramfs.cpio holding busybox, the netfilter modules,
+#   iproute2, iptables (legacy), Deno and this project.
+# Prints the paths of the kernel and initramfs on its last line.
+# Needs: linux-headers-amd64 busybox-static iproute2 iptables kmod cpio gcc
+#        make libnl-3-dev libnl-genl-3-dev (and network to the Debian archive
+#        on the first run, for the kernel image).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+CACHE=$ROOT/.cache/kernel-vm
+KVER=${KVER:-$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null |
+	sed 's,.*/linux-headers-,,' | sort -V | tail -n1)}
+[ -n "$KVER" ] || { echo "no /usr/src/linux-headers-*-amd64: apt-get install linux-headers-amd64" >&2; exit 1; }
+DENO=${DENO:-$(command -v deno)}
+DENO=$(readlink -f "$DENO")
+mkdir -p "$CACHE"
+
+# 1. Our binaries.
+make -s -C "$ROOT/kernel" KVER="$KVER" >&2
+make -s -C "$ROOT/libnl-shim" >&2
+gcc -O2 -Wall -Wextra -Wno-unused-parameter -I/usr/include/libnl3 \
+	-I"$ROOT/kernel/uapi" -I"$ROOT/libnl-shim" \
+	-o "$CACHE/vmtool" "$ROOT/tests/kernel/vmtool.c" \
+	-L"$ROOT/libnl-shim" -Wl,-rpath,/shifter/libnl-shim \
+	-lshifter_nl -lnl-genl-3 -lnl-3
+
+# 2. The kernel image matching the headers, fetched once.
+IMG=$CACHE/img-$KVER
+if [ ! -f "$IMG/boot/vmlinuz-$KVER" ]; then
+	(cd "$CACHE" && apt-get download "linux-image-$KVER" >&2)
+	rm -rf "$IMG.tmp"
+	dpkg-deb -x "$CACHE"/linux-image-"$KVER"_*.deb "$IMG.tmp"
+	depmod -b "$IMG.tmp" "$KVER"
+	mv "$IMG.tmp" "$IMG"
+fi
+
+# 3. The initramfs tree.
+TREE=$CACHE/tree
+rm -rf "$TREE"
+mkdir -p "$TREE"/{bin,sbin,usr/bin,usr/sbin,lib,lib64,proc,sys,dev,tmp,run,etc,mods,shifter,var/run}
+cp /bin/busybox "$TREE/bin/busybox"
+cp "$ROOT/tests/kernel/init" "$TREE/init"
+chmod 755 "$TREE/init"
+echo "root:x:0:0:root:/root:/bin/sh" >"$TREE/etc/passwd"
+echo "nobody:x:65534:65534:nobody:/tmp:/bin/sh" >>"$TREE/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$TREE/etc/group"
+
+# Netfilter and veth modules, in insmod order, without duplicates.
+: >"$TREE/mods/order"
+for m in iptable_nat ip6table_nat xt_REDIRECT xt_tcpudp xt_owner veth; do
+	modprobe -d "$IMG" -S "$KVER" --show-depends "$m" | awk '$1 == "insmod" { print $2 }'
+done | awk '!seen[$0]++' | while read -r ko; do
+	cp "$ko" "$TREE/mods/"
+	basename "$ko" >>"$TREE/mods/order"
+done
+
+# Dynamic executables and the libraries they need.
+copy_libs() {
+	ldd "$1" 2>/dev/null | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }' |
+	while read -r lib; do
+		mkdir -p "$TREE$(dirname "$lib")"
+		[ -e "$TREE$lib" ] || cp -L "$lib" "$TREE$lib"
+	done
+}
+copy_bin() {
+	mkdir -p "$(dirname "$TREE$2")"
+	cp -L "$1" "$TREE$2"
+	copy_libs "$1"
+}
+copy_bin "$(command -v ip)" /usr/sbin/ip
+copy_bin /usr/sbin/xtables-legacy-multi /usr/sbin/xtables-legacy-multi
+for t in iptables ip6tables; do ln -sf xtables-legacy-multi "$TREE/usr/sbin/$t"; done
+XT=/usr/lib/x86_64-linux-gnu/xtables
+mkdir -p "$TREE$XT"
+cp "$XT"/libxt_standard.so "$XT"/libxt_tcp.so "$XT"/libxt_REDIRECT.so \
+	"$XT"/libxt_owner.so "$XT"/libipt_REDIRECT.so "$XT"/libip6t_REDIRECT.so \
+	"$TREE$XT/" 2>/dev/null || true
+for so in "$TREE$XT"/*.so; do copy_libs "$so"; done
+copy_bin "$CACHE/vmtool" /usr/bin/vmtool
+copy_bin "$ROOT/libnl-shim/libshifter_nl.so" /shifter/libnl-shim/libshifter_nl.so
+copy_bin "$DENO" /usr/bin/deno
+
+# The project (working tree, without git and caches) and its npm deps.
+tar -C "$ROOT" --exclude=./.git --exclude=./.cache --exclude=./node_modules \
+	--exclude='*.o' --exclude='*.mod.c' --exclude='.*.cmd' -cf - . |
+	tar -C "$TREE/shifter" -xf -
+export DENO_DIR=$CACHE/deno_dir
+if [ -f "$ROOT/mod.ts" ]; then
+	(cd "$ROOT" && "$DENO" cache mod.ts >&2) || echo "warning: deno cache mod.ts failed" >&2
+fi
+if [ -d "$DENO_DIR" ]; then
+	mkdir -p "$TREE/deno_dir"
+	cp -a "$DENO_DIR/." "$TREE/deno_dir/"
+fi
+
+(cd "$TREE" && find . -print0 | cpio --null -o -H newc --quiet) >"$CACHE/initramfs.cpio"
+echo "$IMG/boot/vmlinuz-$KVER $CACHE/initramfs.cpio"

@@ -1,0 +1,1049 @@
+/**
+ * The checks that run inside the kernel VM (started by tests/kernel/init as
+ * root, with shifter.ko's dependencies loaded). Each check prints one line
+ *
+ *     SHIFTER-VERDICT <name> PASS|FAIL <detail>
+ *
+ * on the serial console; tests/kernel/kernel_test.ts turns each into a
+ * Deno.test on the host. Not meant to run anywhere else: it loads and
+ * unloads kernel modules and rewrites the network setup.
+ *
+ * Topology (all inside the VM):
+ *
+ *     netns client  c0 10.9.0.2 fd09::2 --veth-- g0 10.9.0.1 fd09::1  root netns
+ *     origins on the gateway's lo: 10.9.1.1 (echo on :80), fd09:1::1 (:443)
+ *     PREROUTING -i g0: 10.9.3.1 -> :3999 (nothing listens: SYNs only),
+ *                       tcp 80,443,8080 -> :3130 (redirector)
+ *     OUTPUT: 10.9.2.1:80 -> :443 (loopback double pass)
+ *
+ * @module
+ */
+
+import {
+  createNetlinkResolver,
+  ShifterNetlink,
+  ShifterNetlinkError,
+} from "../../resolvers/netlink.ts";
+import { ResolveError } from "../../resolvers/resolver.ts";
+import { symbols } from "../../resolvers/_shifter_nl_ffi.ts";
+import { serveConnectUpstream } from "./connect_upstream.ts";
+
+const KO = "/shifter/kernel/shifter.ko";
+const SHIM = "/shifter/libnl-shim/libshifter_nl.so";
+const CLIENT_NS = "/run/netns/client";
+const OTHER_NS = "/run/netns/other";
+const PARAMS = "/sys/module/shifter/parameters";
+
+function verdict(name: string, ok: boolean, detail: string): void {
+  const line = detail.replace(/\s+/g, " ").trim().slice(0, 600);
+  console.log(`SHIFTER-VERDICT ${name} ${ok ? "PASS" : "FAIL"} ${line}`);
+}
+
+async function check(
+  name: string,
+  fn: () => Promise<string> | string,
+): Promise<void> {
+  const t0 = performance.now();
+  try {
+    const detail = await fn();
+    verdict(name, true, `${detail} (${Math.round(performance.now() - t0)} ms)`);
+  } catch (err) {
+    verdict(name, false, err instanceof Error ? `${err.message}` : String(err));
+  }
+}
+
+function assert(cond: unknown, message: string): asserts cond {
+  if (!cond) throw new Error(message);
+}
+
+interface Run {
+  code: number;
+  out: string;
+}
+
+async function run(cmd: string, ...args: string[]): Promise<Run> {
+  const out = await new Deno.Command(cmd, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) +
+    new TextDecoder().decode(out.stderr);
+  return { code: out.code, out: text.trim() };
+}
+
+async function must(cmd: string, ...args: string[]): Promise<string> {
+  const r = await run(cmd, ...args);
+  if (r.code !== 0) {
+    throw new Error(`${cmd} ${args.join(" ")} exited ${r.code}: ${r.out}`);
+  }
+  return r.out;
+}
+
+function vmtool(...args: string[]): Promise<Run> {
+  return run("vmtool", ...args);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A client connection held open from the client netns until release(). */
+class HeldConnection {
+  #child: Deno.ChildProcess;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #lines: ReadableStreamDefaultReader<string>;
+
+  private constructor(child: Deno.ChildProcess) {
+    this.#child = child;
+    this.#writer = child.stdin.getWriter();
+    this.#lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  }
+
+  static async open(
+    ns: string | undefined,
+    host: string,
+    port: number,
+    sport: number,
+    close: "fin" | "rst",
+  ): Promise<HeldConnection> {
+    const args = [
+      ...(ns ? ["-n", ns] : []),
+      "connect",
+      host,
+      String(port),
+      String(sport),
+      close,
+    ];
+    const child = new Deno.Command("vmtool", {
+      args,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const held = new HeldConnection(child);
+    const line = await held.#readUntil("connected");
+    assert(
+      line,
+      `vmtool connect ${host}:${port} from ${sport} did not connect`,
+    );
+    return held;
+  }
+
+  async #readUntil(word: string): Promise<boolean> {
+    let buf = "";
+    while (!buf.includes(word)) {
+      const { value, done } = await this.#lines.read();
+      if (done) return false;
+      buf += value;
+    }
+    return true;
+  }
+
+  async release(): Promise<void> {
+    await this.#writer.write(new TextEncoder().encode("\n"));
+    await this.#writer.close();
+    await this.#readUntil("closed");
+    this.#lines.releaseLock();
+    await this.#child.stdout.cancel().catch(() => {});
+    await this.#child.status;
+  }
+}
+
+// --- libc getsockopt(SO_ORIGINAL_DST) for the "resolvers agree" check ---
+
+const libc = Deno.dlopen(
+  "libc.so.6",
+  {
+    getsockopt: {
+      parameters: [
+        "i32", // int sockfd
+        "i32", // int level
+        "i32", // int optname
+        "buffer", // void *optval
+        "buffer", // socklen_t *optlen
+      ],
+      result: "i32", // int
+    },
+  } as const,
+);
+
+function fdOf(conn: Deno.Conn): number {
+  const sym = Object.getOwnPropertySymbols(conn).find((s) =>
+    s.description === "Deno.internal.fd"
+  );
+  const fd = sym
+    ? (conn as unknown as Record<symbol, unknown>)[sym]
+    : undefined;
+  if (typeof fd !== "number") {
+    throw new Error("cannot find the fd of an accepted connection");
+  }
+  return fd;
+}
+
+/** SO_ORIGINAL_DST (IPv4) / IP6T_SO_ORIGINAL_DST (IPv6), both optname 80. */
+function sockoptOriginalDst(conn: Deno.TcpConn, v6: boolean): string {
+  const buf = new Uint8Array(28);
+  const len = new Uint32Array([v6 ? 28 : 16]);
+  const ret = libc.symbols.getsockopt(
+    fdOf(conn),
+    v6 ? 41 : 0,
+    80,
+    buf,
+    new Uint8Array(len.buffer),
+  );
+  if (ret !== 0) throw new Error("getsockopt(SO_ORIGINAL_DST) failed");
+  const port = (buf[2]! << 8) | buf[3]!;
+  if (!v6) return `${buf.slice(4, 8).join(".")}:${port}`;
+  const g: string[] = [];
+  for (let i = 8; i < 24; i += 2) {
+    g.push(((buf[i]! << 8) | buf[i + 1]!).toString(16));
+  }
+  return `[${g.join(":")}]:${port}`;
+}
+
+/** Expand an IPv6 literal to 8 groups without zero compression. */
+function expand6(host: string): string {
+  const [head = "", tail = ""] = host.split("::");
+  const h = head ? head.split(":") : [];
+  const t = tail ? tail.split(":") : [];
+  const groups = [...h, ...new Array(8 - h.length - t.length).fill("0"), ...t];
+  return groups.map((x) => parseInt(x, 16).toString(16)).join(":");
+}
+
+// --- setup ---
+
+async function setupNetwork(): Promise<void> {
+  const cmds: string[][] = [
+    ["ip", "netns", "add", "client"],
+    ["ip", "netns", "add", "other"],
+    ["ip", "link", "add", "g0", "type", "veth", "peer", "name", "c0"],
+    ["ip", "link", "set", "c0", "netns", "client"],
+    ["ip", "addr", "add", "10.9.0.1/24", "dev", "g0"],
+    ["ip", "-6", "addr", "add", "fd09::1/64", "dev", "g0", "nodad"],
+    ["ip", "link", "set", "g0", "up"],
+    ["ip", "addr", "add", "10.9.1.1/32", "dev", "lo"],
+    ["ip", "-6", "addr", "add", "fd09:1::1/128", "dev", "lo"],
+    ["ip", "route", "add", "10.9.2.0/24", "via", "10.9.0.2"],
+    ["ip", "-n", "client", "link", "set", "lo", "up"],
+    ["ip", "-n", "client", "addr", "add", "10.9.0.2/24", "dev", "c0"],
+    [
+      "ip",
+      "-n",
+      "client",
+      "-6",
+      "addr",
+      "add",
+      "fd09::2/64",
+      "dev",
+      "c0",
+      "nodad",
+    ],
+    ["ip", "-n", "client", "link", "set", "c0", "up"],
+    ["ip", "-n", "client", "route", "add", "default", "via", "10.9.0.1"],
+    ["ip", "-n", "client", "-6", "route", "add", "default", "via", "fd09::1"],
+    ["ip", "-n", "other", "link", "set", "lo", "up"],
+  ];
+  for (const ipt of ["iptables", "ip6tables"]) {
+    if (ipt === "iptables") {
+      cmds.push([
+        ipt,
+        "-t",
+        "nat",
+        "-A",
+        "PREROUTING",
+        "-i",
+        "g0",
+        "-d",
+        "10.9.3.1",
+        "-p",
+        "tcp",
+        "-j",
+        "REDIRECT",
+        "--to-ports",
+        "3999",
+      ]);
+      cmds.push([
+        ipt,
+        "-t",
+        "nat",
+        "-A",
+        "OUTPUT",
+        "-d",
+        "10.9.2.1",
+        "-p",
+        "tcp",
+        "--dport",
+        "80",
+        "-j",
+        "REDIRECT",
+        "--to-ports",
+        "443",
+      ]);
+    }
+    for (const port of ["80", "443", "8080"]) {
+      cmds.push([
+        ipt,
+        "-t",
+        "nat",
+        "-A",
+        "PREROUTING",
+        "-i",
+        "g0",
+        "-p",
+        "tcp",
+        "--dport",
+        port,
+        "-j",
+        "REDIRECT",
+        "--to-ports",
+        "3130",
+      ]);
+    }
+  }
+  for (const [cmd, ...args] of cmds) await must(cmd!, ...args);
+  // IPv6 addresses need a moment even with nodad before routes settle.
+  await sleep(200);
+}
+
+function serveEcho(hostname: string, port: number): Deno.TcpListener {
+  const listener = Deno.listen({ hostname, port });
+  (async () => {
+    try {
+      for await (const conn of listener) {
+        (async () => {
+          const buf = new Uint8Array(64 * 1024);
+          try {
+            for (;;) {
+              const n = await conn.read(buf);
+              if (n === null) break;
+              let off = 0;
+              while (off < n) off += await conn.write(buf.subarray(off, n));
+            }
+            await conn.closeWrite();
+          } catch {
+            // peer gone
+          } finally {
+            conn.close();
+          }
+        })();
+      }
+    } catch {
+      // closed
+    }
+  })();
+  return listener;
+}
+
+/** Accepts on a port and keeps connections until drained. */
+class Acceptor {
+  readonly listener: Deno.TcpListener;
+  readonly conns: Deno.TcpConn[] = [];
+  #waiters: ((c: Deno.TcpConn) => void)[] = [];
+
+  constructor(hostname: string, port: number) {
+    const listener = Deno.listen({ hostname, port });
+    this.listener = listener;
+    (async () => {
+      try {
+        for await (const conn of listener) {
+          const w = this.#waiters.shift();
+          if (w) w(conn);
+          else this.conns.push(conn);
+        }
+      } catch {
+        // closed
+      }
+    })();
+  }
+
+  next(): Promise<Deno.TcpConn> {
+    const c = this.conns.shift();
+    if (c) return Promise.resolve(c);
+    return new Promise((resolve, reject) => {
+      this.#waiters.push(resolve);
+      setTimeout(
+        () => reject(new Error("no connection accepted within 5 s")),
+        5000,
+      );
+    });
+  }
+
+  close(): void {
+    this.listener.close();
+    for (const c of this.conns) c.close();
+  }
+}
+
+function setParam(name: string, value: string): void {
+  Deno.writeTextFileSync(`${PARAMS}/${name}`, value);
+}
+
+async function main(): Promise<void> {
+  const bootStart = performance.now();
+  await check("module_loads", async () => {
+    await must("insmod", KO, "ports=80,443", "ttl=120", "max_entries=65536");
+    const ports = Deno.readTextFileSync(`${PARAMS}/ports`).trim();
+    assert(ports === "80,443", `ports parameter reads ${ports}`);
+    return `insmod ok, ports=${ports}`;
+  });
+  await setupNetwork();
+
+  const nl = ShifterNetlink.open({ libraryPath: SHIM });
+  const resolver = createNetlinkResolver({ libraryPath: SHIM });
+  const echo4 = serveEcho("10.9.1.1", 80);
+  const echo6 = serveEcho("fd09:1::1", 443);
+  const acceptor = new Acceptor("::", 3130);
+  const agree: string[] = [];
+
+  // Resolve one accepted connection both ways; remember any disagreement.
+  const compare = async (conn: Deno.TcpConn, want: string) => {
+    const remote = conn.remoteAddr;
+    const v6 = !remote.hostname.startsWith("::ffff:") &&
+      remote.hostname.includes(":");
+    const dest = await resolver.resolve({
+      conn,
+      fd: fdOf(conn),
+      remoteAddr: remote,
+      localAddr: conn.localAddr,
+    });
+    const viaNetlink = dest.family === "ipv6"
+      ? `[${expand6(dest.hostname)}]:${dest.port}`
+      : `${dest.hostname}:${dest.port}`;
+    const viaSockopt = sockoptOriginalDst(conn, v6);
+    agree.push(
+      `${viaNetlink}${viaNetlink === viaSockopt ? "==" : "!="}${viaSockopt}`,
+    );
+    assert(viaNetlink === want, `netlink resolved ${viaNetlink}, want ${want}`);
+    assert(
+      viaSockopt === want,
+      `SO_ORIGINAL_DST gave ${viaSockopt}, want ${want}`,
+    );
+    return viaNetlink;
+  };
+
+  await check("syn_recorded_and_looked_up", async () => {
+    const held = await HeldConnection.open(
+      CLIENT_NS,
+      "10.9.1.1",
+      80,
+      41001,
+      "fin",
+    );
+    const conn = await acceptor.next();
+    const r = nl.lookup("10.9.0.2:41001");
+    assert(
+      r.hostname === "10.9.1.1" && r.port === 80 && r.family === "ipv4",
+      `lookup gave ${JSON.stringify(r)}`,
+    );
+    const via = await compare(conn, "10.9.1.1:80");
+    const tool = await vmtool("lookup", "10.9.0.2", "41001");
+    assert(tool.out.startsWith("lookup OK 10.9.1.1 80"), `shim: ${tool.out}`);
+    await held.release();
+    conn.close();
+    return `lookup 10.9.0.2:41001 -> ${r.hostname}:${r.port} age ${r.ageMs} ms; resolve() ${via}`;
+  });
+
+  await check("fin_removes_entry", async () => {
+    const held = await HeldConnection.open(
+      CLIENT_NS,
+      "10.9.1.1",
+      80,
+      41011,
+      "fin",
+    );
+    const conn = await acceptor.next();
+    nl.lookup("10.9.0.2:41011");
+    await held.release();
+    conn.close();
+    try {
+      nl.lookup("10.9.0.2:41011");
+    } catch (err) {
+      if (err instanceof ShifterNetlinkError && err.code === "ENOENT") {
+        return "present while open, ENOENT after the client's FIN";
+      }
+      throw err;
+    }
+    throw new Error("entry still present after FIN");
+  });
+
+  await check("rst_removes_entry", async () => {
+    const held = await HeldConnection.open(
+      CLIENT_NS,
+      "10.9.1.1",
+      443,
+      41012,
+      "rst",
+    );
+    const conn = await acceptor.next();
+    const r = nl.lookup("10.9.0.2:41012");
+    assert(r.port === 443, `port ${r.port}`);
+    await held.release();
+    try {
+      nl.lookup("10.9.0.2:41012");
+    } catch (err) {
+      conn.close();
+      if (err instanceof ShifterNetlinkError && err.code === "ENOENT") {
+        return "present while open, ENOENT after the client's RST";
+      }
+      throw err;
+    }
+    conn.close();
+    throw new Error("entry still present after RST");
+  });
+
+  await check("resolver_maps_errors", async () => {
+    try {
+      await resolver.resolve({
+        conn: undefined as unknown as Deno.TcpConn,
+        fd: -1,
+        remoteAddr: { transport: "tcp", hostname: "10.9.0.99", port: 9 },
+        localAddr: { transport: "tcp", hostname: "10.9.0.1", port: 3130 },
+      });
+    } catch (err) {
+      assert(err instanceof ResolveError, `threw ${err}`);
+      assert(err.code === "ENOENT", `code ${err.code}`);
+      return `ResolveError ${err.code}: ${err.message}`;
+    }
+    throw new Error("resolve() of an unknown client did not throw");
+  });
+
+  await check("ipv6_recorded", async () => {
+    const held = await HeldConnection.open(
+      CLIENT_NS,
+      "fd09:1::1",
+      443,
+      41021,
+      "fin",
+    );
+    const conn = await acceptor.next();
+    const r = nl.lookup("[fd09::2]:41021");
+    assert(
+      r.hostname === "fd09:1::1" && r.port === 443 && r.family === "ipv6",
+      `lookup gave ${JSON.stringify(r)}`,
+    );
+    const via = await compare(conn, "[fd09:1:0:0:0:0:0:1]:443");
+    await held.release();
+    conn.close();
+    return `lookup [fd09::2]:41021 -> [${r.hostname}]:${r.port}; resolve() ${via}`;
+  });
+
+  await check("ports_outside_ignored", async () => {
+    const before = nl.stats().recorded;
+    const held = await HeldConnection.open(
+      CLIENT_NS,
+      "10.9.1.1",
+      8080,
+      41031,
+      "fin",
+    );
+    const conn = await acceptor.next();
+    let code = "found";
+    try {
+      nl.lookup("10.9.0.2:41031");
+    } catch (err) {
+      code = err instanceof ShifterNetlinkError ? err.code : String(err);
+    }
+    // The client namespace records its own LOCAL_OUT SYNs, not the gateway's table.
+    const after = nl.stats().recorded;
+    await held.release();
+    conn.close();
+    assert(code === "ENOENT", `lookup of a port-8080 connection: ${code}`);
+    assert(after === before, `recorded went ${before} -> ${after}`);
+    return "port 8080 redirected but not recorded (ENOENT, recorded unchanged)";
+  });
+
+  await check("loopback_second_pass_kept", async () => {
+    const a443 = new Acceptor("0.0.0.0", 443);
+    try {
+      const held = await HeldConnection.open(
+        undefined,
+        "10.9.2.1",
+        80,
+        41041,
+        "fin",
+      );
+      const conn = await a443.next();
+      const entry = nl.dump().find((e) => e.srcPort === 41041);
+      const r = nl.lookup({ hostname: conn.remoteAddr.hostname, port: 41041 });
+      await held.release();
+      conn.close();
+      assert(entry, "no entry for source port 41041");
+      assert(
+        r.hostname === "10.9.2.1" && r.port === 80,
+        `lookup gave ${r.hostname}:${r.port} (second pass overwrote it?)`,
+      );
+      return `LOCAL_OUT recorded 10.9.2.1:80; PRE_ROUTING on lo (dst ${conn.localAddr.hostname}:443) did not overwrite`;
+    } finally {
+      a443.close();
+    }
+  });
+
+  await check("ttl_expiry", async () => {
+    setParam("ttl", "2");
+    try {
+      const before = nl.stats().expired;
+      await must(
+        "vmtool",
+        "-n",
+        CLIENT_NS,
+        "syn",
+        "10.9.3.1",
+        "80",
+        "42000",
+        "1",
+      );
+      const r = nl.lookup("10.9.0.2:42000");
+      assert(r.hostname === "10.9.3.1", `lookup gave ${r.hostname}`);
+      await sleep(3500);
+      let code = "found";
+      try {
+        nl.lookup("10.9.0.2:42000");
+      } catch (err) {
+        code = err instanceof ShifterNetlinkError ? err.code : String(err);
+      }
+      const expired = nl.stats().expired - before;
+      assert(code === "ENOENT", `after 3.5 s with ttl=2: ${code}`);
+      assert(expired >= 1n, `expired counter rose by ${expired}`);
+      return `found at ${r.ageMs} ms, ENOENT after 3.5 s with ttl=2, expired +${expired}`;
+    } finally {
+      setParam("ttl", "120");
+    }
+  });
+
+  await check("syn_flood_bounded", async () => {
+    setParam("max_entries", "256");
+    try {
+      const s0 = nl.stats();
+      const out = await must(
+        "vmtool",
+        "-n",
+        CLIENT_NS,
+        "syn",
+        "10.9.3.1",
+        "443",
+        "43000",
+        "3000",
+      );
+      const s1 = nl.stats();
+      const recorded = s1.recorded - s0.recorded;
+      const evicted = s1.evicted - s0.evicted;
+      let firstGone = false;
+      try {
+        nl.lookup("10.9.0.2:43000");
+      } catch (err) {
+        firstGone = err instanceof ShifterNetlinkError && err.code === "ENOENT";
+      }
+      const last = nl.lookup("10.9.0.2:45999");
+      assert(recorded === 3000n, `recorded +${recorded} of 3000 SYNs (${out})`);
+      assert(s1.entries <= 256n, `entries ${s1.entries} > max_entries 256`);
+      assert(evicted >= 3000n - 256n, `evicted only +${evicted}`);
+      assert(firstGone, "the oldest entry was not evicted");
+      assert(last.hostname === "10.9.3.1", "the newest entry is missing");
+      return `3000 SYNs: entries ${s1.entries}/256, evicted +${evicted}, oldest gone, newest present`;
+    } finally {
+      setParam("max_entries", "65536");
+    }
+  });
+
+  await check("netns_isolated", async () => {
+    // In "other", a local SYN to 127.0.0.1:80 (nothing listens) is recorded there only.
+    await must(
+      "vmtool",
+      "-n",
+      OTHER_NS,
+      "syn",
+      "127.0.0.1",
+      "80",
+      "44000",
+      "1",
+    );
+    const inOther = await vmtool(
+      "-n",
+      OTHER_NS,
+      "lookup",
+      "127.0.0.1",
+      "44000",
+    );
+    const inRoot = await vmtool("lookup", "127.0.0.1", "44000");
+    const inClient = await vmtool(
+      "-n",
+      CLIENT_NS,
+      "lookup",
+      "127.0.0.1",
+      "44000",
+    );
+    // The client netns recorded its own LOCAL_OUT SYN of the flood; root and other did not.
+    const clientOwn = await vmtool(
+      "-n",
+      CLIENT_NS,
+      "lookup",
+      "10.9.0.2",
+      "45999",
+    );
+    const otherOwn = await vmtool(
+      "-n",
+      OTHER_NS,
+      "lookup",
+      "10.9.0.2",
+      "45999",
+    );
+    assert(
+      inOther.out.startsWith("lookup OK 127.0.0.1 80"),
+      `other: ${inOther.out}`,
+    );
+    assert(
+      inRoot.out.startsWith("lookup ENOENT"),
+      `root sees other's entry: ${inRoot.out}`,
+    );
+    assert(
+      inClient.out.startsWith("lookup ENOENT"),
+      `client sees other's entry: ${inClient.out}`,
+    );
+    assert(
+      clientOwn.out.startsWith("lookup OK 10.9.3.1 443"),
+      `client's own: ${clientOwn.out}`,
+    );
+    assert(
+      otherOwn.out.startsWith("lookup ENOENT"),
+      `other sees client's entry: ${otherOwn.out}`,
+    );
+    return "other: OK; root, client: ENOENT for other's entry; other: ENOENT for client's";
+  });
+
+  await check("malformed_requests_rejected", async () => {
+    const r = await vmtool("malformed");
+    const cases = r.out.split("\n").filter((l) => l.startsWith("case "));
+    const bad = cases.filter((l) => {
+      const m = /got=(\w+)\(.*want=(\w+)/.exec(l);
+      return !m || m[1] !== m[2];
+    });
+    assert(
+      r.code === 0 && bad.length === 0 && cases.length >= 20,
+      `${bad.join("; ") || r.out}`,
+    );
+    return cases.map((l) => l.replace(/^case (\S+) got=(\w+).*/, "$1=$2")).join(
+      " ",
+    );
+  });
+
+  await check("unprivileged_eperm", async () => {
+    const lookup = await vmtool("-u", "65534", "lookup", "10.9.0.2", "41001");
+    const stats = await vmtool("-u", "65534", "stats");
+    const dump = await vmtool("-u", "65534", "dump");
+    assert(lookup.out.startsWith("lookup EPERM -1"), `lookup: ${lookup.out}`);
+    assert(stats.out.startsWith("stats EPERM -1"), `stats: ${stats.out}`);
+    assert(dump.out.startsWith("dump EPERM -1"), `dump: ${dump.out}`);
+    // And the resolver factory, run by an unprivileged Deno.
+    const child = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { createNetlinkResolver } from "file:///shifter/resolvers/netlink.ts";
+         try { createNetlinkResolver({ libraryPath: "${SHIM}" }); console.log("OPENED"); }
+         catch (e) { console.log("ERROR " + e.message); }`,
+      ],
+      uid: 65534,
+      gid: 65534,
+      env: { DENO_DIR: "/tmp/deno-nobody", HOME: "/tmp" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const msg = new TextDecoder().decode(child.stdout).trim();
+    assert(
+      /^ERROR .*EPERM.*CAP_NET_ADMIN/.test(msg),
+      `factory as uid 65534: ${msg} ${new TextDecoder().decode(child.stderr)}`,
+    );
+    return `shim: lookup/stats/dump -EPERM; factory: ${msg.slice(6)}`;
+  });
+
+  await check("dump_and_stats", async () => {
+    const held = await HeldConnection.open(
+      CLIENT_NS,
+      "10.9.1.1",
+      80,
+      41051,
+      "fin",
+    );
+    const conn = await acceptor.next();
+    const entries = nl.dump();
+    const s = nl.stats();
+    await held.release();
+    conn.close();
+    const e = entries.find((x) =>
+      x.srcHostname === "10.9.0.2" && x.srcPort === 41051
+    );
+    assert(
+      e && e.dstHostname === "10.9.1.1" && e.dstPort === 80,
+      "held connection missing from dump",
+    );
+    assert(
+      BigInt(entries.length) <= s.entries,
+      `dump ${entries.length} > entries ${s.entries}`,
+    );
+    assert(
+      s.lookups === s.hits + s.misses,
+      `lookups ${s.lookups} != hits ${s.hits} + misses ${s.misses}`,
+    );
+    return `dump ${entries.length} entries incl. 10.9.0.2:41051->10.9.1.1:80; ` +
+      `recorded=${s.recorded} lookups=${s.lookups} hits=${s.hits} misses=${s.misses} ` +
+      `expired=${s.expired} evicted=${s.evicted} entries=${s.entries}`;
+  });
+
+  await check("ffi_sync_vs_nonblocking", async () => {
+    const held = await HeldConnection.open(
+      CLIENT_NS,
+      "10.9.1.1",
+      80,
+      41061,
+      "fin",
+    );
+    const conn = await acceptor.next();
+    const lib = Deno.dlopen(SHIM, {
+      ...symbols,
+      shifter_nl_lookup_nb: {
+        ...symbols.shifter_nl_lookup,
+        name: "shifter_nl_lookup",
+        nonblocking: true,
+      },
+    });
+    try {
+      const out = new BigUint64Array(1);
+      assert(lib.symbols.shifter_nl_open(out, 1000) === 0, "open");
+      const h = Deno.UnsafePointer.create(out[0]!);
+      const addr = new Uint8Array([10, 9, 0, 2]);
+      const dest = new Uint8Array(28);
+      const n = 2000;
+      let t = performance.now();
+      for (let i = 0; i < n; i++) {
+        assert(
+          lib.symbols.shifter_nl_lookup(h, 2, addr, 4, 41061, dest) === 0,
+          "sync lookup",
+        );
+      }
+      const syncUs = ((performance.now() - t) * 1000) / n;
+      t = performance.now();
+      for (let i = 0; i < n; i++) {
+        assert(
+          (await lib.symbols.shifter_nl_lookup_nb(
+            h,
+            2,
+            addr,
+            4,
+            41061,
+            dest,
+          )) === 0,
+          "nb lookup",
+        );
+      }
+      const nbUs = ((performance.now() - t) * 1000) / n;
+      t = performance.now();
+      const dests = Array.from({ length: 16 }, () => new Uint8Array(28));
+      for (let i = 0; i < n / 16; i++) {
+        await Promise.all(
+          dests.map((d) =>
+            lib.symbols.shifter_nl_lookup_nb(h, 2, addr, 4, 41061, d)
+          ),
+        );
+      }
+      const nbParUs = ((performance.now() - t) * 1000) / n;
+      lib.symbols.shifter_nl_close(h);
+      console.log(
+        `SHIFTER-MEASURE ffi sync=${syncUs.toFixed(1)}us nonblocking=${
+          nbUs.toFixed(1)
+        }us nonblocking_x16=${nbParUs.toFixed(1)}us (qemu tcg)`,
+      );
+      return `per lookup under qemu TCG: sync ${
+        syncUs.toFixed(1)
+      } µs, nonblocking ${nbUs.toFixed(1)} µs, nonblocking 16 in flight ${
+        nbParUs.toFixed(1)
+      } µs`;
+    } finally {
+      lib.close();
+      await held.release();
+      conn.close();
+    }
+  });
+
+  // --- end to end through the daemon, when it exists ---
+  acceptor.close();
+  await check("e2e_daemon_netlink", async () => {
+    let hasDaemon = true;
+    try {
+      Deno.statSync("/shifter/mod.ts");
+    } catch {
+      hasDaemon = false;
+    }
+    assert(hasDaemon, "mod.ts is not in the tree yet: cannot run the daemon");
+    using upstream = serveConnectUpstream("127.0.0.1", 3128);
+    const daemon = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "/shifter/mod.ts",
+        "--listen",
+        "[::]:3130",
+        "--upstream",
+        "http://127.0.0.1:3128",
+        "--resolver",
+        "netlink",
+      ],
+      env: { SHIFTER_NL_LIB: SHIM },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const logs = (async () => {
+      const [o, e] = await Promise.all([
+        new Response(daemon.stdout).text(),
+        new Response(daemon.stderr).text(),
+      ]);
+      return o + e;
+    })();
+    try {
+      // Wait for the listener.
+      let up = false;
+      for (let i = 0; i < 100 && !up; i++) {
+        try {
+          (await Deno.connect({ hostname: "127.0.0.1", port: 3130 })).close();
+          up = true;
+        } catch {
+          await sleep(100);
+        }
+      }
+      assert(up, "daemon did not listen on :3130 within 10 s");
+      const hits0 = nl.stats().hits;
+      const results: string[] = [];
+      const cases: [string, string, string][] = [
+        ["10.9.1.1", "80", "46001"],
+        ["fd09:1::1", "443", "46002"],
+        ["10.9.1.1", "80", "46003"],
+      ];
+      for (const [host, port, sport] of cases) {
+        const r = await vmtool(
+          "-n",
+          CLIENT_NS,
+          "echo",
+          host,
+          port,
+          sport,
+          "4194304",
+        );
+        results.push(`${host}:${port} ${r.out}`);
+        assert(
+          r.out.startsWith("echo OK 4194304"),
+          `${host}:${port}: ${r.out}`,
+        );
+      }
+      const hits = nl.stats().hits - hits0;
+      assert(upstream.tunnels >= 3, `upstream saw ${upstream.tunnels} tunnels`);
+      assert(
+        hits >= 3n,
+        `the module answered ${hits} lookups: daemon not on netlink?`,
+      );
+      return `4 MiB byte-exact with half-close: ${results.join("; ")}; ` +
+        `upstream tunnels ${upstream.tunnels}; module lookup hits +${hits}`;
+    } catch (err) {
+      daemon.kill("SIGTERM");
+      await daemon.status;
+      throw new Error(
+        `${err instanceof Error ? err.message : err}; daemon log: ${
+          (await logs).slice(-400)
+        }`,
+      );
+    } finally {
+      try {
+        daemon.kill("SIGTERM");
+      } catch {
+        // already gone
+      }
+      await daemon.status;
+      await logs.catch(() => "");
+    }
+  });
+
+  await check("netlink_and_sockopt_agree", () => {
+    assert(agree.length >= 2, `only ${agree.length} comparisons`);
+    assert(agree.every((a) => a.includes("==")), agree.join(" "));
+    return agree.join(" ");
+  });
+
+  echo4.close();
+  echo6.close();
+  resolver.close?.();
+  nl.close();
+
+  // --- unload under load, last ---
+  await check("rmmod_under_load", async () => {
+    const hammers = [
+      new Deno.Command("vmtool", { args: ["hammer", "5"], stdout: "piped" })
+        .output(),
+      new Deno.Command("vmtool", { args: ["hammer", "5"], stdout: "piped" })
+        .output(),
+      new Deno.Command("vmtool", {
+        args: ["-n", CLIENT_NS, "hammer", "5"],
+        stdout: "piped",
+      }).output(),
+    ];
+    // Keep SYNs coming too, so hooks are busy while they are unregistered.
+    const syns = run(
+      "vmtool",
+      "-n",
+      CLIENT_NS,
+      "syn",
+      "10.9.3.1",
+      "80",
+      "30000",
+      "4000",
+    );
+    await sleep(1500);
+    let attempts = 0;
+    let last: Run = { code: 1, out: "" };
+    // A DUMP in progress holds a module reference: rmmod says EBUSY then.
+    while (attempts < 50) {
+      attempts++;
+      last = await run("rmmod", "shifter");
+      if (last.code === 0) break;
+      await sleep(50);
+    }
+    const outs = await Promise.all(hammers);
+    await syns;
+    const summary = outs.map((o) => new TextDecoder().decode(o.stdout).trim())
+      .join("; ");
+    assert(last.code === 0, `rmmod failed ${attempts} times: ${last.out}`);
+    const gone = !(await Deno.stat("/sys/module/shifter").then(() =>
+      true, () => false));
+    assert(gone, "/sys/module/shifter still present");
+    return `rmmod succeeded on attempt ${attempts} while hammering: ${summary}`;
+  });
+
+  await check("resolver_says_insmod_when_unloaded", () => {
+    try {
+      createNetlinkResolver({ libraryPath: SHIM });
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      assert(msg.includes("insmod kernel/shifter.ko"), msg);
+      return msg;
+    }
+    throw new Error("createNetlinkResolver() succeeded without the module");
+  });
+
+  await check("reload_after_rmmod", async () => {
+    await must("insmod", KO);
+    const r = await vmtool("lookup", "10.9.0.2", "41001");
+    assert(r.out.startsWith("lookup ENOENT"), r.out);
+    await must("rmmod", "shifter");
+    return "insmod again: fresh empty table (ENOENT); rmmod again ok";
+  });
+
+  await check("no_oops", async () => {
+    const dmesg = await must("dmesg");
+    const bad = dmesg.split("\n").filter((l) =>
+      /\bBUG\b|Oops|WARNING|Call Trace|general protection|refcount_t/.test(l)
+    );
+    assert(bad.length === 0, bad.slice(0, 5).join(" | "));
+    return `dmesg clean (${dmesg.split("\n").length} lines)`;
+  });
+
+  console.log(
+    `SHIFTER-SUITE-TIME ${Math.round(performance.now() - bootStart)} ms`,
+  );
+}
+
+await main();
