@@ -1,0 +1,570 @@
+/**
+ * End to end, as on an office gateway: a client namespace whose TCP the
+ * gateway namespace REDIRECTs (iptables and ip6tables nat PREROUTING) to
+ * Shifter, which tunnels through a real Squid to an origin namespace. Real
+ * curl clients; raw TCP clients only for what curl cannot show.
+ *
+ * The tests share one topology, built by the first and torn down by the
+ * last, so they run in file order and do not sanitize per test.
+ */
+
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import {
+  hasProgram,
+  NETNS_REQUIREMENTS,
+  ROOT,
+  run,
+  skipUnless,
+  SQUID_REQUIREMENTS,
+  waitFor,
+} from "./_env.ts";
+import { type Squid, startSquid } from "./_squid.ts";
+import { createTopology, type Topology } from "./_topology.ts";
+import { patternBytes } from "./fixtures/pattern.ts";
+
+const ignore = skipUnless("end-to-end namespace tests", {
+  ...NETNS_REQUIREMENTS,
+  ...SQUID_REQUIREMENTS,
+  openssl: hasProgram("openssl"),
+});
+const MIB = 1024 * 1024;
+const SHIFTER_PORT = 3130,
+  HALF_CLOSE_PORT = 3131,
+  SQUID_PORT = 3128,
+  PASS_PORT = 3129;
+
+interface Daemon {
+  child: Deno.ChildProcess;
+  lines: string[];
+  exited: Promise<Deno.CommandStatus>;
+}
+
+interface World {
+  topo: Topology;
+  dir: string;
+  cert: string;
+  squid: Squid;
+  origin: Deno.ChildProcess;
+  passProxy: Deno.ChildProcess;
+  shifter: Daemon;
+  shifterHalf: Daemon;
+}
+
+let world: World | undefined;
+
+function startShifter(topo: Topology, port: number, upstream: string): Daemon {
+  const child = topo.spawn(topo.gateway, [
+    Deno.execPath(),
+    "run",
+    "-A",
+    `${ROOT}mod.ts`,
+    "--listen",
+    `[::]:${port}`,
+    "--upstream",
+    upstream,
+    "--resolver",
+    "sockopt",
+    "--log-format",
+    "json",
+    "--idle-timeout",
+    "30s",
+    "--drain-timeout",
+    "20s",
+  ], { stdout: "null", stderr: "piped" });
+  const lines: string[] = [];
+  (async () => {
+    let rest = "";
+    for await (
+      const chunk of child.stderr.pipeThrough(new TextDecoderStream())
+    ) {
+      rest += chunk;
+      const parts = rest.split("\n");
+      rest = parts.pop()!;
+      lines.push(...parts);
+    }
+  })();
+  return { child, lines, exited: child.status };
+}
+
+function logs(d: Daemon): Record<string, unknown>[] {
+  return d.lines.flatMap((l) => {
+    try {
+      return [JSON.parse(l)];
+    } catch {
+      return [];
+    }
+  });
+}
+
+async function listening(topo: Topology, port: number): Promise<boolean> {
+  const out = await topo.exec(topo.gateway, "ss", "-Hltn", `sport = :${port}`);
+  return out.includes(`:${port}`);
+}
+
+async function setup(): Promise<World> {
+  const topo = await createTopology("shtest");
+  const dir = await Deno.makeTempDir({ prefix: "shifter-e2e-" });
+  const cert = `${dir}/cert.pem`;
+  await run(
+    "openssl",
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-subj",
+    "/CN=site.test",
+    "-addext",
+    "subjectAltName=DNS:site.test,IP:10.77.2.2,IP:fd77:2::2",
+    "-days",
+    "2",
+    "-keyout",
+    `${dir}/key.pem`,
+    "-out",
+    cert,
+  );
+  const origin = topo.spawn(topo.origin, [
+    Deno.execPath(),
+    "run",
+    "-A",
+    `${ROOT}tests/fixtures/origin.ts`,
+    cert,
+    `${dir}/key.pem`,
+  ], { stdout: "null", stderr: "inherit" });
+  const squid = await startSquid({ port: SQUID_PORT, netns: topo.gateway });
+  const passProxy = topo.spawn(topo.gateway, [
+    Deno.execPath(),
+    "run",
+    "-A",
+    `${ROOT}tests/fixtures/connect_proxy.ts`,
+    "127.0.0.1",
+    String(PASS_PORT),
+  ], { stdout: "null", stderr: "inherit" });
+  // Half-close needs an upstream that passes it: Squid 5 ends the tunnel.
+  await topo.redirect(HALF_CLOSE_PORT, ["--dport", "7007"]);
+  await topo.redirect(SHIFTER_PORT);
+  const shifter = startShifter(
+    topo,
+    SHIFTER_PORT,
+    `http://127.0.0.1:${SQUID_PORT}`,
+  );
+  const shifterHalf = startShifter(
+    topo,
+    HALF_CLOSE_PORT,
+    `http://127.0.0.1:${PASS_PORT}`,
+  );
+  await waitFor(
+    async () =>
+      await listening(topo, SHIFTER_PORT) &&
+      await listening(topo, HALF_CLOSE_PORT) &&
+      await listening(topo, PASS_PORT),
+    "Shifter and the pass-through proxy",
+    20_000,
+  );
+  await waitFor(
+    async () => {
+      const out = await new Deno.Command("ip", {
+        args: ["netns", "exec", topo.origin, "ss", "-Hltn", "sport = :443"],
+      }).output();
+      return new TextDecoder().decode(out.stdout).includes(":443");
+    },
+    "the origin",
+    20_000,
+  );
+  return { topo, dir, cert, squid, origin, passProxy, shifter, shifterHalf };
+}
+
+async function getWorld(): Promise<World> {
+  return world ??= await setup();
+}
+
+function curl(w: World, ...args: string[]): Promise<string> {
+  return w.topo.exec(
+    w.topo.client,
+    "curl",
+    "-sS",
+    "--max-time",
+    "60",
+    "--cacert",
+    w.cert,
+    ...args,
+  );
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+function patternSha256(size: number): string {
+  const h = createHash("sha256");
+  for (let off = 0; off < size; off += MIB) {
+    h.update(patternBytes(off, Math.min(MIB, size - off)));
+  }
+  return h.digest("hex");
+}
+
+function fdCount(pid: number): number {
+  return [...Deno.readDirSync(`/proc/${pid}/fd`)].length;
+}
+
+const opts = { ignore, sanitizeOps: false, sanitizeResources: false };
+
+Deno.test({
+  ...opts,
+  name:
+    "e2e: curl downloads 64 MiB over HTTPS through REDIRECT, Shifter and Squid, byte-exact",
+  async fn() {
+    const w = await getWorld();
+    const out = await w.topo.exec(
+      w.topo.client,
+      "sh",
+      "-c",
+      `curl -sS --max-time 120 --cacert ${w.cert} 'https://10.77.2.2/bytes?n=${
+        64 * MIB
+      }' | sha256sum`,
+    );
+    assert.equal(out.split(" ")[0], patternSha256(64 * MIB));
+    assert.ok(
+      w.squid.accessLog().some((l) => l.includes("CONNECT 10.77.2.2:443")),
+    );
+    const line = logs(w.shifter).find((l) =>
+      l.dest === "10.77.2.2:443" && (l.bytes_down as number) > 64 * MIB
+    );
+    assert.ok(line, "one log line for the connection");
+    assert.equal(line.status, 200);
+    // curl may close before the origin's last TLS record: then "client-reset".
+    assert.match(String(line.close), /^(done|client-reset)$/);
+    assert.match(String(line.client), /10\.77\.1\.2/);
+  },
+});
+
+Deno.test({
+  ...opts,
+  name: "e2e: curl uploads 64 MiB over HTTPS, byte-exact",
+  async fn() {
+    const w = await getWorld();
+    const file = `${w.dir}/upload.bin`;
+    const data = patternBytes(7, 64 * MIB);
+    await Deno.writeFile(file, data);
+    const out = await curl(
+      w,
+      "--data-binary",
+      `@${file}`,
+      "https://10.77.2.2/sha256",
+    );
+    assert.equal(out.trim(), sha256(data));
+    await Deno.remove(file);
+  },
+});
+
+Deno.test({
+  ...opts,
+  name:
+    "e2e: IPv6 clients are redirected and tunnelled (ip6tables REDIRECT, IP6T_SO_ORIGINAL_DST)",
+  async fn() {
+    const w = await getWorld();
+    const out = await w.topo.exec(
+      w.topo.client,
+      "sh",
+      "-c",
+      `curl -sS -g --max-time 60 --cacert ${w.cert} 'https://[fd77:2::2]/bytes?n=${MIB}' | sha256sum`,
+    );
+    assert.equal(out.split(" ")[0], patternSha256(MIB));
+    assert.ok(
+      w.squid.accessLog().some((l) => l.includes("CONNECT [fd77:2::2]:443")),
+    );
+  },
+});
+
+Deno.test({
+  ...opts,
+  name: "e2e: plain HTTP on port 80 is tunnelled too",
+  async fn() {
+    const w = await getWorld();
+    assert.equal(await curl(w, "http://10.77.2.2/hello"), "origin: /hello\n");
+  },
+});
+
+Deno.test({
+  ...opts,
+  name: "e2e: 200 concurrent curl transfers all complete",
+  async fn() {
+    const w = await getWorld();
+    const config = `${w.dir}/parallel.curl`;
+    await Deno.writeTextFile(
+      config,
+      Array.from(
+        { length: 200 },
+        (_, i) =>
+          `url = "http://10.77.2.2/bytes?n=${
+            65536 + i
+          }"\noutput = "/dev/null"\n`,
+      ).join(""),
+    );
+    const out = await w.topo.exec(
+      w.topo.client,
+      "curl",
+      "-sS",
+      "--max-time",
+      "120",
+      "--parallel",
+      "--parallel-immediate",
+      "--parallel-max",
+      "200",
+      "-w",
+      "%{http_code} %{size_download}\\n",
+      "-K",
+      config,
+    );
+    const lines = out.trim().split("\n");
+    assert.equal(lines.length, 200);
+    const sizes = lines.map((l) => {
+      const [code, size] = l.split(" ");
+      assert.equal(code, "200");
+      return Number(size);
+    }).sort((a, b) => a - b);
+    assert.deepEqual(sizes, Array.from({ length: 200 }, (_, i) => 65536 + i));
+  },
+});
+
+Deno.test({
+  ...opts,
+  name:
+    "e2e: a server-speaks-first protocol gets its greeting before the client sends",
+  async fn() {
+    const w = await getWorld();
+    const out = await w.topo.exec(
+      w.topo.client,
+      Deno.execPath(),
+      "run",
+      "-A",
+      `${ROOT}tests/fixtures/client.ts`,
+      "banner",
+      "10.77.2.2",
+      "2525",
+    );
+    assert.deepEqual(JSON.parse(out), {
+      banner: "220 origin.test ready\r\n",
+      echo: "HELO client.test\r\n",
+    });
+  },
+});
+
+Deno.test({
+  ...opts,
+  name:
+    "e2e: a client's half-close passes through to the origin, which still answers",
+  async fn() {
+    const w = await getWorld();
+    const out = await w.topo.exec(
+      w.topo.client,
+      Deno.execPath(),
+      "run",
+      "-A",
+      `${ROOT}tests/fixtures/client.ts`,
+      "halfclose",
+      "10.77.2.2",
+      "7007",
+      String(3 * MIB + 17),
+    );
+    assert.deepEqual(JSON.parse(out), { answer: `got ${3 * MIB + 17}\n` });
+  },
+});
+
+Deno.test({
+  ...opts,
+  name:
+    "e2e: the loop guard refuses Shifter's own port and the upstream's, forwarding nothing",
+  async fn() {
+    const w = await getWorld();
+    const before = w.squid.accessLog().length;
+    for (const port of [SHIFTER_PORT, SQUID_PORT]) {
+      const r = await new Deno.Command("ip", {
+        args: [
+          "netns",
+          "exec",
+          w.topo.client,
+          "curl",
+          "-sS",
+          "--max-time",
+          "10",
+          `http://10.77.1.1:${port}/`,
+        ],
+      }).output();
+      assert.notEqual(
+        r.code,
+        0,
+        `curl to the gateway's port ${port} must fail`,
+      );
+    }
+    await waitFor(
+      () =>
+        logs(w.shifter).filter((l) =>
+          String(l.close).startsWith("loop-refused")
+        ).length >= 2,
+      "loop-refused log lines",
+    );
+    const refused = logs(w.shifter).filter((l) =>
+      String(l.close).startsWith("loop-refused")
+    );
+    assert.match(String(refused[0]!.close), /own listener/);
+    assert.match(String(refused[1]!.close), /upstream proxy/);
+    assert.equal(w.squid.accessLog().length, before, "nothing reached Squid");
+  },
+});
+
+Deno.test({
+  ...opts,
+  name:
+    "e2e: no file descriptor left behind after 300 clients connect and reset at once",
+  async fn() {
+    const w = await getWorld();
+    const pid = w.shifter.child.pid;
+    const baseline = fdCount(pid);
+    const out = await w.topo.exec(
+      w.topo.client,
+      Deno.execPath(),
+      "run",
+      "-A",
+      `${ROOT}tests/fixtures/client.ts`,
+      "storm",
+      "10.77.2.2",
+      "2525",
+      "300",
+    );
+    assert.equal(JSON.parse(out).opened, 300);
+    const stormed = () =>
+      logs(w.shifter).filter((l) => l.dest === "10.77.2.2:2525").length;
+    await waitFor(() => stormed() >= 301, "a log line per connection", 20_000)
+      .catch((e) => {
+        throw new Error(
+          `${e.message}: ${stormed()} lines; last: ${w.shifter.lines.slice(-3).join(" | ")}`,
+        );
+      });
+    await waitFor(
+      () => fdCount(pid) <= baseline,
+      `Shifter's descriptors back to ${baseline}`,
+      20_000,
+    );
+  },
+});
+
+Deno.test({
+  ...opts,
+  name:
+    "e2e: upstream down fails clients fast with a reset, and recovers when it is back",
+  async fn() {
+    const w = await getWorld();
+    await w.squid.stop();
+    const started = performance.now();
+    const r = await new Deno.Command("ip", {
+      args: [
+        "netns",
+        "exec",
+        w.topo.client,
+        "curl",
+        "-sS",
+        "--max-time",
+        "10",
+        "--cacert",
+        w.cert,
+        "https://10.77.2.2/x",
+      ],
+    }).output();
+    const elapsed = performance.now() - started;
+    const why = `curl: ${new TextDecoder().decode(r.stderr)}; shifter: ${
+      w.shifter.lines.slice(-3).join(" | ")
+    }`;
+    assert.notEqual(r.code, 0);
+    assert.match(why, /^curl: [^;]*(reset|closed|SSL)/i, why);
+    assert.ok(elapsed < 5000, `failed in ${elapsed} ms`);
+    await waitFor(
+      () =>
+        logs(w.shifter).some((l) =>
+          String(l.close).startsWith("upstream-failed")
+        ),
+      "upstream-failed log line",
+    );
+    w.squid = await startSquid({ port: SQUID_PORT, netns: w.topo.gateway });
+    assert.equal(await curl(w, "https://10.77.2.2/back"), "origin: /back\n");
+  },
+});
+
+Deno.test({
+  ...opts,
+  name:
+    "e2e: SIGTERM stops accepting at once, lets a transfer in flight finish, exits 0",
+  async fn() {
+    const w = await getWorld();
+    const size = 32 * MIB;
+    const transfer = new Deno.Command("ip", {
+      args: [
+        "netns",
+        "exec",
+        w.topo.client,
+        "sh",
+        "-c",
+        `curl -sS --max-time 60 --limit-rate 8M --cacert ${w.cert} 'https://10.77.2.2/bytes?n=${size}' | sha256sum`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    await waitFor(() => logs(w.shifter).length >= 0 && true, "");
+    await new Promise((r) => setTimeout(r, 1000));
+    w.shifter.child.kill("SIGTERM");
+    await waitFor(
+      async () => !(await listening(w.topo, SHIFTER_PORT)),
+      "the listener to close",
+      5000,
+    );
+    const refused = await new Deno.Command("ip", {
+      args: [
+        "netns",
+        "exec",
+        w.topo.client,
+        "curl",
+        "-sS",
+        "--max-time",
+        "5",
+        "http://10.77.2.2/late",
+      ],
+    }).output();
+    assert.notEqual(
+      refused.code,
+      0,
+      "a new connection is refused while draining",
+    );
+    const done = await transfer;
+    assert.equal(
+      new TextDecoder().decode(done.stdout).split(" ")[0],
+      patternSha256(size),
+    );
+    const status = await w.shifter.exited;
+    assert.equal(status.code, 0);
+    assert.ok(w.shifter.lines.some((l) => l.includes("draining")));
+  },
+});
+
+Deno.test({
+  ...opts,
+  name: "e2e: teardown leaves no process or namespace behind",
+  async fn() {
+    if (world === undefined) return;
+    const w = world;
+    world = undefined;
+    for (
+      const p of [w.origin, w.passProxy, w.shifterHalf.child, w.shifter.child]
+    ) {
+      try {
+        p.kill("SIGKILL");
+      } catch { /* exited */ }
+      await p.status;
+    }
+    await w.squid.stop();
+    await w.topo.destroy();
+    await Deno.remove(w.dir, { recursive: true });
+    const left = await run("ip", "netns", "list");
+    assert.ok(!left.includes("shtest-"), left);
+  },
+});
