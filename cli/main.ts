@@ -13,12 +13,7 @@ import { createLoopGuard } from "../relay/loop_guard.ts";
 import { startServer } from "../relay/server.ts";
 import { assertFdAccess } from "../sys/fd.ts";
 import { closeLogging, setupLogging } from "./log.ts";
-import {
-  type DaemonConfig,
-  parseCommandLine,
-  UsageError,
-  VERSION,
-} from "./options.ts";
+import { type DaemonConfig, parseCommandLine, UsageError, VERSION } from "./options.ts";
 import { kernelStats, lookup } from "./kernel.ts";
 
 const log = getLogger(["shifter"]);
@@ -29,13 +24,11 @@ function errorText(error: unknown): string {
 
 function describe(config: DaemonConfig): string {
   return [
-    `listen: ${
-      config.listen.map((l) => formatHostPort(l.hostname, l.port)).join(", ")
-    }`,
+    `listen: ${config.listen.map((l) => formatHostPort(l.hostname, l.port)).join(", ")}`,
     `upstream: ${
-      config.upstreams.map((u) =>
-        u.label + (u.authorization ? " (with credentials)" : "")
-      ).join(", ")
+      config.upstreams.map((u) => u.label + (u.authorization ? " (with credentials)" : "")).join(
+        ", ",
+      )
     }`,
     `resolver: ${config.resolver}`,
     `connect-timeout: ${config.connectTimeoutMs} ms`,

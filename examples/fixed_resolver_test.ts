@@ -6,8 +6,7 @@ const path = new URL("./fixed_resolver.ts", import.meta.url).pathname;
 
 Deno.test("the example plugin loads by path and answers its destination", async () => {
   const resolver = await openResolver(path, {
-    env: (name) =>
-      name === "SHIFTER_FIXED_DEST" ? "[2001:db8::7]:8443" : undefined,
+    env: (name) => name === "SHIFTER_FIXED_DEST" ? "[2001:db8::7]:8443" : undefined,
   });
   assert.equal(resolver.name, "fixed");
   assert.deepEqual(await resolver.resolve({} as AcceptedConnection), {

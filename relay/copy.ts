@@ -7,12 +7,7 @@
  * @module
  */
 
-import {
-  giveBuffer,
-  MIN_BUFFER,
-  nextBufferSize,
-  takeBuffer,
-} from "./buffers.ts";
+import { giveBuffer, MIN_BUFFER, nextBufferSize, takeBuffer } from "./buffers.ts";
 import { coarseNow } from "./clock.ts";
 import { resetConn } from "../sys/socket.ts";
 

@@ -71,9 +71,7 @@ export async function createLoopGuard(
     if (addressFamily(u.hostname) !== undefined) addresses = [u.hostname];
     else {
       try {
-        addresses = (await lookup(u.hostname, { all: true })).map((a) =>
-          a.address
-        );
+        addresses = (await lookup(u.hostname, { all: true })).map((a) => a.address);
       } catch {
         addresses = [];
       }

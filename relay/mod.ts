@@ -5,12 +5,7 @@
  * @module
  */
 
-export {
-  type Server,
-  type ServerOptions,
-  type ServerStats,
-  startServer,
-} from "./server.ts";
+export { type Server, type ServerOptions, type ServerStats, startServer } from "./server.ts";
 export {
   openTunnel,
   type Tunnel,
@@ -18,21 +13,12 @@ export {
   type TunnelFailure,
   type TunnelOptions,
 } from "./tunnel.ts";
-export {
-  type ConnectReply,
-  MAX_REPLY_HEADER,
-  parseConnectReply,
-  ReplyError,
-} from "./reply.ts";
+export { type ConnectReply, MAX_REPLY_HEADER, parseConnectReply, ReplyError } from "./reply.ts";
 export {
   parseUpstream,
   type Upstream,
   UpstreamPool,
   type UpstreamPoolOptions,
 } from "./upstream.ts";
-export {
-  createLoopGuard,
-  type LoopGuard,
-  type LoopGuardOptions,
-} from "./loop_guard.ts";
+export { createLoopGuard, type LoopGuard, type LoopGuardOptions } from "./loop_guard.ts";
 export { relay, type RelayEnd, type RelayState } from "./copy.ts";

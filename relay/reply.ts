@@ -101,9 +101,7 @@ export function parseConnectReply(
   const match = STATUS_LINE.exec(line);
   if (match === null) {
     throw new ReplyError(
-      `the reply has no valid status line (${
-        JSON.stringify(line.slice(0, 64))
-      })`,
+      `the reply has no valid status line (${JSON.stringify(line.slice(0, 64))})`,
     );
   }
   return {

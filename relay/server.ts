@@ -8,11 +8,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { formatHostPort, type HostPort } from "../resolvers/address.ts";
-import type {
-  AcceptedConnection,
-  Destination,
-  Resolver,
-} from "../resolvers/resolver.ts";
+import type { AcceptedConnection, Destination, Resolver } from "../resolvers/resolver.ts";
 import { connFd } from "../sys/fd.ts";
 import { resetConn } from "../sys/socket.ts";
 import { coarseNow, tickClock } from "./clock.ts";

@@ -152,9 +152,7 @@ Deno.test("server refuses a destination that is its own listener, without any up
     loopGuard: {
       check: (
         d,
-      ) => (d.port === own
-        ? "the destination is Shifter's own listener"
-        : undefined),
+      ) => (d.port === own ? "the destination is Shifter's own listener" : undefined),
     },
   });
   own = server.addrs[0]!.port;

@@ -76,8 +76,7 @@ const encoder = new TextEncoder();
 // What may appear in a CONNECT target: host names, IPv4 and bracketed IPv6
 // literals, and the port. Callers validate; this is the last line of defence
 // against header injection.
-const SAFE_TARGET =
-  /^[A-Za-z0-9.\-]+:[0-9]{1,5}$|^\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}$/;
+const SAFE_TARGET = /^[A-Za-z0-9.\-]+:[0-9]{1,5}$|^\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}$/;
 
 /**
  * Connect to `upstream`, ask it for a tunnel to `target`, and read its reply
@@ -170,9 +169,7 @@ export async function openTunnel(
         );
       }
       clearTimeout(timer);
-      const early = filled > reply.headerLength
-        ? buf.slice(reply.headerLength, filled)
-        : undefined;
+      const early = filled > reply.headerLength ? buf.slice(reply.headerLength, filled) : undefined;
       return { conn, status: reply.status, early };
     }
   } catch (error) {
@@ -182,9 +179,7 @@ export async function openTunnel(
     } catch { /* closed by the timer */ }
     if (timedOut) {
       throw new TunnelError(
-        `Cannot open ${what}: no complete reply within ${
-          options.replyTimeoutMs ?? 15_000
-        } ms`,
+        `Cannot open ${what}: no complete reply within ${options.replyTimeoutMs ?? 15_000} ms`,
         "reply-timeout",
         undefined,
         { cause: error },

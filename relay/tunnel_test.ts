@@ -4,8 +4,7 @@ import { openTunnel, TunnelError } from "./tunnel.ts";
 import { parseUpstream } from "./upstream.ts";
 
 const enc = new TextEncoder();
-const upstreamAt = (port: number, auth = "") =>
-  parseUpstream(`http://${auth}127.0.0.1:${port}`);
+const upstreamAt = (port: number, auth = "") => parseUpstream(`http://${auth}127.0.0.1:${port}`);
 
 async function failure(port: number, timeoutMs = 500): Promise<TunnelError> {
   const error = await openTunnel(upstreamAt(port), "192.0.2.1:443", {

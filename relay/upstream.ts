@@ -7,8 +7,7 @@
 
 import { formatHostPort } from "../resolvers/address.ts";
 
-const HAS_PORT =
-  /^[a-z]+:\/\/(?:[^@/]*@)?(?:\[[^\]]*\]|[^:/@]*):[0-9]+(?:[/?#].*)?$/i;
+const HAS_PORT = /^[a-z]+:\/\/(?:[^@/]*@)?(?:\[[^\]]*\]|[^:/@]*):[0-9]+(?:[/?#].*)?$/i;
 
 /** One upstream HTTP proxy that speaks `CONNECT`. */
 export interface Upstream {
@@ -55,9 +54,7 @@ export function parseUpstream(text: string): Upstream {
   if ((url.pathname !== "/" && url.pathname !== "") || url.search || url.hash) {
     throw new TypeError(`--upstream "${text}" must not have a path or query`);
   }
-  const hostname = url.hostname.startsWith("[")
-    ? url.hostname.slice(1, -1)
-    : url.hostname;
+  const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
   const port = url.port === "" ? 80 : Number(url.port);
   let authorization: string | undefined;
   if (url.username !== "" || url.password !== "") {
@@ -128,9 +125,7 @@ export class UpstreamPool {
     if (this.#upstreams.length === 1) return [this.#upstreams[0]!];
     const now = this.#now();
     const up: Upstream[] = [], down: Upstream[] = [];
-    this.#upstreams.forEach((u, i) =>
-      (this.#downUntil[i]! > now ? down : up).push(u)
-    );
+    this.#upstreams.forEach((u, i) => (this.#downUntil[i]! > now ? down : up).push(u));
     return up.concat(down);
   }
 

@@ -49,9 +49,7 @@ export function formatAddress(bytes: Uint8Array): string {
   }
   const hex = words.map((w) => w.toString(16));
   if (best < 0) return hex.join(":");
-  return `${hex.slice(0, best).join(":")}::${
-    hex.slice(best + bestLen).join(":")
-  }`;
+  return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLen).join(":")}`;
 }
 
 function isV4Mapped(b: Uint8Array): boolean {
@@ -164,7 +162,5 @@ export function parseHostPort(text: string, what: string): HostPort {
  * @returns `HOST:PORT`, with brackets around IPv6 literals.
  */
 export function formatHostPort(hostname: string, port: number): string {
-  return hostname.includes(":")
-    ? `[${hostname}]:${port}`
-    : `${hostname}:${port}`;
+  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
 }

@@ -1,10 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  formatAddress,
-  formatHostPort,
-  parseAddress,
-  parseHostPort,
-} from "./address.ts";
+import { formatAddress, formatHostPort, parseAddress, parseHostPort } from "./address.ts";
 
 Deno.test("formatAddress() writes RFC 5952 IPv6 and maps v4-mapped to IPv4", async (t) => {
   const cases: [string, string][] = [

@@ -15,12 +15,7 @@ export {
   type ResolverFactory,
   type ResolverOptions,
 } from "./resolver.ts";
-export {
-  AUTO,
-  BUILTIN_RESOLVERS,
-  type BuiltinResolver,
-  openResolver,
-} from "./registry.ts";
+export { AUTO, BUILTIN_RESOLVERS, type BuiltinResolver, openResolver } from "./registry.ts";
 export { loadResolverPlugin } from "./plugin.ts";
 export { createSockoptResolver } from "./sockopt.ts";
 export { createLocalResolver } from "./local.ts";

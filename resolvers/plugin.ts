@@ -51,9 +51,7 @@ export async function loadResolverPlugin(
     resolver = await (factory as ResolverFactory)(options);
   } catch (error) {
     throw new Error(
-      `Cannot start ${what}: ${
-        error instanceof Error ? error.message : String(error)
-      }`,
+      `Cannot start ${what}: ${error instanceof Error ? error.message : String(error)}`,
       { cause: error },
     );
   }

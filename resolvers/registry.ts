@@ -26,10 +26,8 @@ export interface BuiltinResolver {
 export const BUILTIN_RESOLVERS: readonly BuiltinResolver[] = [
   {
     name: "netlink",
-    summary:
-      "the Shifter kernel module, over generic netlink (needs shifter.ko)",
-    create: async (options) =>
-      (await import("./netlink.ts")).createNetlinkResolver(options),
+    summary: "the Shifter kernel module, over generic netlink (needs shifter.ko)",
+    create: async (options) => (await import("./netlink.ts")).createNetlinkResolver(options),
   },
   {
     name: "sockopt",

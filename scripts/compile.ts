@@ -56,9 +56,7 @@ if (
 ) {
   if (haveShim) await Deno.copyFile(shim, `${dist}/libshifter_nl.so`);
   console.log(
-    `compile: dist/shifter (deno compile)${
-      haveShim ? " and dist/libshifter_nl.so beside it" : ""
-    }`,
+    `compile: dist/shifter (deno compile)${haveShim ? " and dist/libshifter_nl.so beside it" : ""}`,
   );
   Deno.exit(0);
 }
@@ -135,9 +133,7 @@ exit 127
   out.close();
   await Deno.chmod(`${dist}/shifter`, 0o755);
   console.log(
-    `compile: dist/shifter (self-extracting, ${
-      (payload.length / 1048576).toFixed(1)
-    } MiB)`,
+    `compile: dist/shifter (self-extracting, ${(payload.length / 1048576).toFixed(1)} MiB)`,
   );
 } finally {
   await Deno.remove(stage, { recursive: true });

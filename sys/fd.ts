@@ -21,9 +21,7 @@ let fdSymbol: symbol | undefined;
  */
 export function connFd(conn: Deno.Conn): number {
   if (fdSymbol === undefined) {
-    fdSymbol = Object.getOwnPropertySymbols(conn).find((s) =>
-      s.description === FD_DESCRIPTION
-    );
+    fdSymbol = Object.getOwnPropertySymbols(conn).find((s) => s.description === FD_DESCRIPTION);
   }
   const fd = fdSymbol === undefined
     ? undefined

@@ -49,8 +49,7 @@ export async function createTopology(prefix: string): Promise<Topology> {
   const client = `${prefix}-c`,
     gateway = `${prefix}-gw`,
     origin = `${prefix}-o`;
-  const exec = (ns: string, ...cmd: string[]) =>
-    run("ip", "netns", "exec", ns, ...cmd);
+  const exec = (ns: string, ...cmd: string[]) => run("ip", "netns", "exec", ns, ...cmd);
   const destroy = async () => {
     for (const ns of [client, gateway, origin]) {
       await new Deno.Command("ip", {

@@ -212,8 +212,7 @@ const opts = { ignore, sanitizeOps: false, sanitizeResources: false };
 
 Deno.test({
   ...opts,
-  name:
-    "e2e: curl downloads 64 MiB over HTTPS through REDIRECT, Shifter and Squid, byte-exact",
+  name: "e2e: curl downloads 64 MiB over HTTPS through REDIRECT, Shifter and Squid, byte-exact",
   async fn() {
     const w = await getWorld();
     const out = await w.topo.exec(
@@ -260,8 +259,7 @@ Deno.test({
 
 Deno.test({
   ...opts,
-  name:
-    "e2e: IPv6 clients are redirected and tunnelled (ip6tables REDIRECT, IP6T_SO_ORIGINAL_DST)",
+  name: "e2e: IPv6 clients are redirected and tunnelled (ip6tables REDIRECT, IP6T_SO_ORIGINAL_DST)",
   async fn() {
     const w = await getWorld();
     const out = await w.topo.exec(
@@ -296,10 +294,7 @@ Deno.test({
       config,
       Array.from(
         { length: 200 },
-        (_, i) =>
-          `url = "http://10.77.2.2/bytes?n=${
-            65536 + i
-          }"\noutput = "/dev/null"\n`,
+        (_, i) => `url = "http://10.77.2.2/bytes?n=${65536 + i}"\noutput = "/dev/null"\n`,
       ).join(""),
     );
     const out = await w.topo.exec(
@@ -330,8 +325,7 @@ Deno.test({
 
 Deno.test({
   ...opts,
-  name:
-    "e2e: a server-speaks-first protocol gets its greeting before the client sends",
+  name: "e2e: a server-speaks-first protocol gets its greeting before the client sends",
   async fn() {
     const w = await getWorld();
     const out = await w.topo.exec(
@@ -353,8 +347,7 @@ Deno.test({
 
 Deno.test({
   ...opts,
-  name:
-    "e2e: a client's half-close passes through to the origin, which still answers",
+  name: "e2e: a client's half-close passes through to the origin, which still answers",
   async fn() {
     const w = await getWorld();
     const out = await w.topo.exec(
@@ -374,8 +367,7 @@ Deno.test({
 
 Deno.test({
   ...opts,
-  name:
-    "e2e: the loop guard refuses Shifter's own port and the upstream's, forwarding nothing",
+  name: "e2e: the loop guard refuses Shifter's own port and the upstream's, forwarding nothing",
   async fn() {
     const w = await getWorld();
     const before = w.squid.accessLog().length;
@@ -399,15 +391,10 @@ Deno.test({
       );
     }
     await waitFor(
-      () =>
-        logs(w.shifter).filter((l) =>
-          String(l.close).startsWith("loop-refused")
-        ).length >= 2,
+      () => logs(w.shifter).filter((l) => String(l.close).startsWith("loop-refused")).length >= 2,
       "loop-refused log lines",
     );
-    const refused = logs(w.shifter).filter((l) =>
-      String(l.close).startsWith("loop-refused")
-    );
+    const refused = logs(w.shifter).filter((l) => String(l.close).startsWith("loop-refused"));
     assert.match(String(refused[0]!.close), /own listener/);
     assert.match(String(refused[1]!.close), /upstream proxy/);
     assert.equal(w.squid.accessLog().length, before, "nothing reached Squid");
@@ -416,8 +403,7 @@ Deno.test({
 
 Deno.test({
   ...opts,
-  name:
-    "e2e: no file descriptor left behind after 300 clients connect and reset at once",
+  name: "e2e: no file descriptor left behind after 300 clients connect and reset at once",
   async fn() {
     const w = await getWorld();
     const pid = w.shifter.child.pid;
@@ -434,8 +420,7 @@ Deno.test({
       "300",
     );
     assert.equal(JSON.parse(out).opened, 300);
-    const stormed = () =>
-      logs(w.shifter).filter((l) => l.dest === "10.77.2.2:2525").length;
+    const stormed = () => logs(w.shifter).filter((l) => l.dest === "10.77.2.2:2525").length;
     await waitFor(() => stormed() >= 301, "a log line per connection", 20_000)
       .catch((e) => {
         throw new Error(
@@ -452,8 +437,7 @@ Deno.test({
 
 Deno.test({
   ...opts,
-  name:
-    "e2e: upstream down fails clients fast with a reset, and recovers when it is back",
+  name: "e2e: upstream down fails clients fast with a reset, and recovers when it is back",
   async fn() {
     const w = await getWorld();
     await w.squid.stop();
@@ -480,10 +464,7 @@ Deno.test({
     assert.match(why, /^curl: [^;]*(reset|closed|SSL)/i, why);
     assert.ok(elapsed < 5000, `failed in ${elapsed} ms`);
     await waitFor(
-      () =>
-        logs(w.shifter).some((l) =>
-          String(l.close).startsWith("upstream-failed")
-        ),
+      () => logs(w.shifter).some((l) => String(l.close).startsWith("upstream-failed")),
       "upstream-failed log line",
     );
     w.squid = await startSquid({ port: SQUID_PORT, netns: w.topo.gateway });
@@ -493,8 +474,7 @@ Deno.test({
 
 Deno.test({
   ...opts,
-  name:
-    "e2e: SIGTERM stops accepting at once, lets a transfer in flight finish, exits 0",
+  name: "e2e: SIGTERM stops accepting at once, lets a transfer in flight finish, exits 0",
   async fn() {
     const w = await getWorld();
     const size = 32 * MIB;

@@ -155,8 +155,7 @@ Deno.test({
 });
 
 Deno.test({
-  name:
-    "through a real Squid: Basic proxy authentication, right and wrong password",
+  name: "through a real Squid: Basic proxy authentication, right and wrong password",
   ignore,
   async fn() {
     await using o = origin(0);
