@@ -172,8 +172,7 @@ static void shifter_gc(struct work_struct *work)
 
 static void shifter_record(struct shifter_net *sn,
 			   const struct shifter_key *key,
-			   const union nf_inet_addr *daddr, __be16 dport,
-			   bool second_pass)
+			   const union nf_inet_addr *daddr, __be16 dport)
 {
 	struct shifter_entry *e, *old;
 	unsigned long now = jiffies;
@@ -188,20 +187,10 @@ static void shifter_record(struct shifter_net *sn,
 	e->stamp = now;
 
 	spin_lock_bh(&sn->lock);
+	/* A retransmitted SYN, or the client reused its port: start afresh. */
 	old = shifter_find(sn, key);
-	if (old) {
-		/*
-		 * A loopback SYN comes back through PRE_ROUTING on lo after NAT
-		 * rewrote its destination: keep what LOCAL_OUT recorded.
-		 */
-		if (second_pass && !shifter_expired(old, now)) {
-			spin_unlock_bh(&sn->lock);
-			kfree(e);
-			return;
-		}
-		/* Otherwise the client reused its port for a new connection. */
+	if (old)
 		shifter_unlink(sn, old);
-	}
 	shifter_expire(sn, now);
 	while (sn->count >= max(READ_ONCE(max_entries), 1U)) {
 		old = list_first_entry(&sn->age, struct shifter_entry, age);
@@ -246,7 +235,6 @@ static unsigned int shifter_hook(void *priv, struct sk_buff *skb,
 	struct tcphdr _th;
 	const struct tcphdr *th;
 	unsigned int thoff;
-	bool second_pass;
 
 	if (state->pf == NFPROTO_IPV4) {
 		const struct iphdr *iph = ip_hdr(skb);
@@ -277,11 +265,17 @@ static unsigned int shifter_hook(void *priv, struct sk_buff *skb,
 	key.port = th->source;
 
 	if (th->syn && !th->ack) {
+		/*
+		 * A packet on lo in PRE_ROUTING already passed LOCAL_OUT in this
+		 * namespace, before NAT: this second pass carries the rewritten
+		 * destination and must not replace what the first one recorded.
+		 */
+		if (state->hook == NF_INET_PRE_ROUTING && state->in &&
+		    (state->in->flags & IFF_LOOPBACK))
+			return NF_ACCEPT;
 		if (!test_bit(ntohs(th->dest), shifter_port_map))
 			return NF_ACCEPT;
-		second_pass = state->hook == NF_INET_PRE_ROUTING && state->in &&
-			      (state->in->flags & IFF_LOOPBACK);
-		shifter_record(sn, &key, &daddr, th->dest, second_pass);
+		shifter_record(sn, &key, &daddr, th->dest);
 	} else if (th->fin || th->rst) {
 		shifter_forget(sn, &key, &daddr, th->dest);
 	}

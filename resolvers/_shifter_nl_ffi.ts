@@ -5,7 +5,7 @@
  * Every call is synchronous: a netlink round trip to the module is a few
  * microseconds, each wait is bounded by the handle's receive timeout, and a
  * `nonblocking: true` call costs a thread hop and a promise per lookup
- * (measured in tests/kernel/bench_ffi.ts, see resolvers/netlink.ts).
+ * (measured by the ffi_sync_vs_nonblocking check of tests/kernel/vm_suite.ts).
  *
  * @module
  */

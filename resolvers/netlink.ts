@@ -29,6 +29,13 @@ import {
   type ResolverOptions,
 } from "./resolver.ts";
 import {
+  formatAddress,
+  formatHostPort,
+  type HostPort,
+  parseAddress as parseLiteral,
+  parseHostPort,
+} from "./address.ts";
+import {
   AF_INET,
   AF_INET6,
   DEST_SIZE,
@@ -306,7 +313,7 @@ export class ShifterNetlink {
     client: string | Pick<Deno.NetAddr, "hostname" | "port">,
   ): ShifterLookupResult {
     const { hostname, port } = typeof client === "string"
-      ? parseHostPort(client)
+      ? parseHostPort(client, "lookup")
       : client;
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
       throw new TypeError(
@@ -492,126 +499,106 @@ export function createNetlinkResolver(
 export default createNetlinkResolver;
 
 /**
- * Split `"ADDR:PORT"` or `"[ADDR6]:PORT"` into hostname and port.
- *
- * @param text The client address as an operator types it.
- * @returns The hostname (without brackets) and the port.
- * @throws {TypeError} when there is no port.
- */
-export function parseHostPort(
-  text: string,
-): { hostname: string; port: number } {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
-  if (!m || m[1] === undefined || m[2] === undefined) {
-    throw new TypeError(
-      `Cannot parse "${text}": expected ADDR:PORT (192.0.2.10:40000 or [2001:db8::1]:40000)`,
-    );
-  }
-  return { hostname: m[1], port: Number(m[2]) };
-}
-
-function formatHostPort(hostname: string, port: number): string {
-  return hostname.includes(":")
-    ? `[${hostname}]:${port}`
-    : `${hostname}:${port}`;
-}
-
-function parseIpv4(text: string): Uint8Array | undefined {
-  const parts = text.split(".");
-  if (parts.length !== 4) return undefined;
-  const bytes = new Uint8Array(4);
-  for (const [i, p] of parts.entries()) {
-    if (!/^(0|[1-9]\d{0,2})$/.test(p) || Number(p) > 255) return undefined;
-    bytes[i] = Number(p);
-  }
-  return bytes;
-}
-
-function parseIpv6(text: string): Uint8Array | undefined {
-  const zone = text.indexOf("%");
-  let s = zone >= 0 ? text.slice(0, zone) : text;
-  const lastColon = s.lastIndexOf(":");
-  if (s.slice(lastColon + 1).includes(".")) {
-    // An embedded IPv4 tail (::ffff:192.0.2.1) becomes two hex groups.
-    const v4 = parseIpv4(s.slice(lastColon + 1));
-    if (!v4) return undefined;
-    const hi = (((v4[0] ?? 0) << 8) | (v4[1] ?? 0)).toString(16);
-    const lo = (((v4[2] ?? 0) << 8) | (v4[3] ?? 0)).toString(16);
-    s = `${s.slice(0, lastColon + 1)}${hi}:${lo}`;
-  }
-  const halves = s.split("::");
-  if (halves.length > 2) return undefined;
-  const parse = (h: string | undefined): number[] | undefined => {
-    if (!h) return [];
-    const groups: number[] = [];
-    for (const g of h.split(":")) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-      groups.push(parseInt(g, 16));
-    }
-    return groups;
-  };
-  const head = parse(halves[0]);
-  const rest = parse(halves[1]);
-  if (!head || !rest) return undefined;
-  const explicit = head.length + rest.length;
-  if (halves.length === 1 ? explicit !== 8 : explicit > 7) return undefined;
-  const groups = [...head, ...new Array<number>(8 - explicit).fill(0), ...rest];
-  const bytes = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    bytes[2 * i] = g >> 8;
-    bytes[2 * i + 1] = g & 0xff;
-  });
-  return bytes;
-}
-
-/**
  * An address literal as the kernel keys it: family and network-order bytes.
- * IPv4-mapped IPv6 (`::ffff:192.0.2.1`, a dual-stack listener) maps to IPv4.
+ * IPv4-mapped IPv6 (`::ffff:192.0.2.1`, a dual-stack listener) maps to IPv4,
+ * which is how the module recorded the SYN. A zone (`%eth0`) is dropped.
  */
 function parseAddress(hostname: string): { family: number; bytes: Uint8Array } {
-  const v4 = parseIpv4(hostname);
-  if (v4) return { family: AF_INET, bytes: v4 };
-  const v6 = parseIpv6(hostname);
-  if (!v6) {
+  const zone = hostname.indexOf("%");
+  const bytes = parseLiteral(zone >= 0 ? hostname.slice(0, zone) : hostname);
+  if (!bytes) {
     throw new TypeError(
       `Cannot look up "${hostname}": not an IPv4 or IPv6 literal`,
     );
   }
-  const mapped = v6.subarray(0, 10).every((b) => b === 0) && v6[10] === 0xff &&
-    v6[11] === 0xff;
+  if (bytes.length === 4) return { family: AF_INET, bytes };
+  const mapped = bytes.subarray(0, 10).every((b) => b === 0) &&
+    bytes[10] === 0xff && bytes[11] === 0xff;
   return mapped
-    ? { family: AF_INET, bytes: v6.slice(12) }
-    : { family: AF_INET6, bytes: v6 };
+    ? { family: AF_INET, bytes: bytes.slice(12) }
+    : { family: AF_INET6, bytes };
 }
 
-/** Format 4 or 16 network-order bytes as a literal (RFC 5952 for IPv6). */
-function formatAddress(bytes: Uint8Array): string {
-  if (bytes.length === 4) return Array.from(bytes).join(".");
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) {
-    groups.push(((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0));
+// --- operator commands (`shifter lookup`, `shifter kernel-stats`) ---
+
+function commandError(err: unknown): number {
+  console.error(`shifter: ${err instanceof Error ? err.message : String(err)}`);
+  return 1;
+}
+
+/**
+ * `shifter lookup ADDR:PORT`: print where the client `target` was going,
+ * from the module's table, as `CLIENT -> DEST (family, age)`.
+ *
+ * @param target The client's address and port.
+ * @returns The exit code: 0 found; 1 no entry, module or shim unavailable,
+ * or no CAP_NET_ADMIN (the reason goes to stderr).
+ */
+export function lookupCommand(target: HostPort): Promise<number> {
+  try {
+    using nl = ShifterNetlink.open();
+    const r = nl.lookup(target);
+    console.log(
+      `${formatHostPort(target.hostname, target.port)} -> ` +
+        `${
+          formatHostPort(r.hostname, r.port)
+        } (${r.family}, recorded ${r.ageMs} ms ago)`,
+    );
+    return Promise.resolve(0);
+  } catch (err) {
+    return Promise.resolve(commandError(err));
   }
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
+}
+
+/**
+ * `shifter kernel-stats`: print the module's counters for this network
+ * namespace, one `name value` pair per line (recorded, lookups, hits,
+ * misses, expired, evicted, entries, max_entries, ttl).
+ *
+ * @returns The exit code: 0, or 1 when the module cannot be asked.
+ */
+export function kernelStatsCommand(): Promise<number> {
+  try {
+    using nl = ShifterNetlink.open();
+    const s = nl.stats();
+    const rows: [string, bigint][] = [
+      ["recorded", s.recorded],
+      ["lookups", s.lookups],
+      ["hits", s.hits],
+      ["misses", s.misses],
+      ["expired", s.expired],
+      ["evicted", s.evicted],
+      ["entries", s.entries],
+      ["max_entries", s.maxEntries],
+      ["ttl", s.ttl],
+    ];
+    for (const [name, value] of rows) console.log(`${name} ${value}`);
+    return Promise.resolve(0);
+  } catch (err) {
+    return Promise.resolve(commandError(err));
   }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(":");
-  return `${hex.slice(0, bestStart).join(":")}::${
-    hex.slice(bestStart + bestLen).join(":")
-  }`;
+}
+
+/**
+ * `shifter kernel-dump` (if wired): print the module's table, one
+ * `CLIENT -> DEST age_ms` line per entry.
+ *
+ * @returns The exit code: 0, or 1 when the module cannot be asked.
+ */
+export function kernelDumpCommand(): Promise<number> {
+  try {
+    using nl = ShifterNetlink.open();
+    for (const e of nl.dump()) {
+      console.log(
+        `${formatHostPort(e.srcHostname, e.srcPort)} -> ` +
+          `${formatHostPort(e.dstHostname, e.dstPort)} ${e.ageMs}`,
+      );
+    }
+    return Promise.resolve(0);
+  } catch (err) {
+    return Promise.resolve(commandError(err));
+  }
 }
 
 /** @internal Exposed for tests only. */
-export const _internals = { parseAddress, formatAddress, check };
+export const _internals = { parseAddress, check };

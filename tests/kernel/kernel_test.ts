@@ -36,8 +36,13 @@ const CHECKS = [
   "ffi_sync_vs_nonblocking",
   "e2e_daemon_netlink",
   "netlink_and_sockopt_agree",
+  "cli_operator_commands",
+  "cli_auto_picks_netlink",
+  "cli_netlink_refuses_unprivileged",
   "rmmod_under_load",
   "resolver_says_insmod_when_unloaded",
+  "cli_netlink_fails_without_module",
+  "cli_auto_falls_back_to_sockopt",
   "reload_after_rmmod",
   "no_oops",
 ] as const;

@@ -209,6 +209,53 @@ function expand6(host: string): string {
   return groups.map((x) => parseInt(x, 16).toString(16)).join(":");
 }
 
+interface DaemonProbe {
+  exited: boolean;
+  code: number | undefined;
+  out: string;
+}
+
+/**
+ * Start `mod.ts` with `args` and watch its output until it matches `until`,
+ * it exits, or `timeoutMs` passes; then stop it.
+ */
+async function probeDaemon(
+  args: string[],
+  until: RegExp,
+  options: { uid?: number; timeoutMs?: number } = {},
+): Promise<DaemonProbe> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "/shifter/mod.ts", ...args],
+    env: { SHIFTER_NL_LIB: SHIM, NO_COLOR: "1" },
+    ...(options.uid === undefined
+      ? {}
+      : { uid: options.uid, gid: options.uid }),
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "";
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      out += chunk;
+    }
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  const deadline = performance.now() + (options.timeoutMs ?? 20_000);
+  while (!exited && !until.test(out) && performance.now() < deadline) {
+    await sleep(100);
+  }
+  const wasExited = exited;
+  if (!exited) child.kill("SIGTERM");
+  const s = await status;
+  await pumps;
+  return { exited: wasExited, code: wasExited ? s.code : undefined, out };
+}
+
 // --- setup ---
 
 async function setupNetwork(): Promise<void> {
@@ -964,6 +1011,85 @@ async function main(): Promise<void> {
     return agree.join(" ");
   });
 
+  await check("cli_operator_commands", async () => {
+    await must(
+      "vmtool",
+      "-n",
+      CLIENT_NS,
+      "syn",
+      "10.9.3.1",
+      "80",
+      "41071",
+      "1",
+    );
+    const lookup = await run(
+      Deno.execPath(),
+      "run",
+      "-A",
+      "/shifter/mod.ts",
+      "lookup",
+      "10.9.0.2:41071",
+    );
+    const stats = await run(
+      Deno.execPath(),
+      "run",
+      "-A",
+      "/shifter/mod.ts",
+      "kernel-stats",
+    );
+    assert(
+      lookup.code === 0 && lookup.out.includes("-> 10.9.3.1:80"),
+      `shifter lookup exited ${lookup.code}: ${lookup.out}`,
+    );
+    assert(
+      stats.code === 0 && /^recorded \d+$/m.test(stats.out) &&
+        /^entries \d+$/m.test(stats.out),
+      `shifter kernel-stats exited ${stats.code}: ${stats.out}`,
+    );
+    return `lookup: ${lookup.out}; kernel-stats: ${
+      stats.out.split("\n").join(", ")
+    }`;
+  });
+
+  await check("cli_auto_picks_netlink", async () => {
+    const p = await probeDaemon(
+      [
+        "--listen",
+        "127.0.0.1:3131",
+        "--upstream",
+        "http://127.0.0.1:3128",
+        "--resolver",
+        "auto",
+      ],
+      /using netlink/,
+    );
+    assert(
+      /using netlink/.test(p.out),
+      `no "using netlink" in: ${p.out.slice(-400)}`,
+    );
+    return p.out.split("\n").find((l) => l.includes("using netlink")) ?? "";
+  });
+
+  await check("cli_netlink_refuses_unprivileged", async () => {
+    const p = await probeDaemon(
+      [
+        "--listen",
+        "127.0.0.1:3132",
+        "--upstream",
+        "http://127.0.0.1:3128",
+        "--resolver",
+        "netlink",
+      ],
+      /CAP_NET_ADMIN/,
+      { uid: 65534 },
+    );
+    assert(/CAP_NET_ADMIN/.test(p.out), `as uid 65534: ${p.out.slice(-400)}`);
+    await sleep(300);
+    return `as uid 65534: ${
+      p.out.split("\n").find((l) => l.includes("CAP_NET_ADMIN"))
+    }`;
+  });
+
   echo4.close();
   echo6.close();
   resolver.close?.();
@@ -1022,6 +1148,38 @@ async function main(): Promise<void> {
       return msg;
     }
     throw new Error("createNetlinkResolver() succeeded without the module");
+  });
+
+  await check("cli_netlink_fails_without_module", async () => {
+    const p = await probeDaemon(
+      [
+        "--listen",
+        "127.0.0.1:3133",
+        "--upstream",
+        "http://127.0.0.1:3128",
+        "--resolver",
+        "netlink",
+      ],
+      /insmod/,
+    );
+    assert(p.out.includes("insmod kernel/shifter.ko"), p.out.slice(-400));
+    return p.out.split("\n").find((l) => l.includes("insmod")) ?? "";
+  });
+
+  await check("cli_auto_falls_back_to_sockopt", async () => {
+    const p = await probeDaemon(
+      [
+        "--listen",
+        "127.0.0.1:3134",
+        "--upstream",
+        "http://127.0.0.1:3128",
+        "--resolver",
+        "auto",
+      ],
+      /using sockopt/,
+    );
+    assert(/using sockopt/.test(p.out), p.out.slice(-400));
+    return p.out.split("\n").find((l) => l.includes("using sockopt")) ?? "";
   });
 
   await check("reload_after_rmmod", async () => {
