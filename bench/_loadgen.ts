@@ -46,9 +46,7 @@ export async function loadgen(
   const dec = new TextDecoder();
   if (!out.success) {
     throw new Error(
-      `Cannot run loadgen ${mode} to ${target.dest}: ${
-        dec.decode(out.stderr).trim()
-      }`,
+      `Cannot run loadgen ${mode} to ${target.dest}: ${dec.decode(out.stderr).trim()}`,
     );
   }
   return JSON.parse(dec.decode(out.stdout));

@@ -35,9 +35,7 @@ export async function run(cmd: string, args: string[]): Promise<string> {
   const dec = new TextDecoder();
   if (!out.success) {
     throw new Error(
-      `Cannot run "${cmd} ${args.join(" ")}": exit ${out.code}: ${
-        dec.decode(out.stderr).trim()
-      }`,
+      `Cannot run "${cmd} ${args.join(" ")}": exit ${out.code}: ${dec.decode(out.stderr).trim()}`,
     );
   }
   return dec.decode(out.stdout);

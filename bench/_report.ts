@@ -28,6 +28,7 @@ export const METRICS: readonly Metric[] = [
   { key: "rtt_p50_us", label: "RTT p50 µs", digits: 1 },
   { key: "rtt_p99_us", label: "RTT p99 µs", digits: 1 },
   { key: "rss_baseline_kib", label: "RSS fresh KiB", digits: 0 },
+  { key: "rss_after_idle_kib", label: "RSS tunnels closed KiB", digits: 0 },
   { key: "rss_after_load_kib", label: "RSS after load KiB", digits: 0 },
 ];
 
@@ -122,10 +123,8 @@ export function table(med: Partial<Record<PathName, Sample>>): string {
 export function targets(med: Partial<Record<PathName, Sample>>): string[] {
   const s = med.shifter;
   const r = med.redsocks;
-  const checks: [string, number | undefined, (v: number) => boolean, string][] =
-    [];
-  const rel = (k: string) =>
-    s?.[k] !== undefined && r?.[k] ? s[k]! / r[k]! : undefined;
+  const checks: [string, number | undefined, (v: number) => boolean, string][] = [];
+  const rel = (k: string) => s?.[k] !== undefined && r?.[k] ? s[k]! / r[k]! : undefined;
   checks.push([
     "CPU/GiB upload <= 1.2x redsocks",
     rel("cpu_s_per_gib_up"),

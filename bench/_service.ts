@@ -21,17 +21,28 @@ export interface ServiceOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Services started and not yet closed, for {@linkcode closeAllServices}. */
+const live = new Set<Service>();
+let stopping = false;
+
+/** Stops every service still running and refuses new ones (on SIGINT). */
+export async function closeAllServices(): Promise<void> {
+  stopping = true;
+  await Promise.all([...live].map((s) => s.close()));
+}
+
 /** A started process; `close()` stops it (SIGTERM, then SIGKILL). */
 export class Service {
   #child: Deno.ChildProcess;
   #name: string;
-  #closed = false;
+  #closing: Promise<void> | undefined;
   #exited = false;
 
   private constructor(name: string, child: Deno.ChildProcess) {
     this.#name = name;
     this.#child = child;
     child.status.then(() => this.#exited = true);
+    live.add(this);
   }
 
   /** Process id (the command's own: every wrapper execs). */
@@ -62,6 +73,7 @@ export class Service {
   ): Promise<Service> {
     const [prog, ...args] = cmd;
     if (prog === undefined) throw new TypeError("Empty command");
+    if (stopping) throw new Error(`Cannot start ${name}: stopping`);
     const child = new Deno.Command("ip", {
       args: ns.argv(prog, args, options.log),
       env: { SHBENCH_LOG: options.log, ...options.env },
@@ -72,7 +84,7 @@ export class Service {
     const svc = new Service(name, child);
     const deadline = Date.now() + (options.timeoutMs ?? 20000);
     while (!(await svc.#listening(options.port))) {
-      if (svc.#exited || Date.now() > deadline) {
+      if (svc.#exited || stopping || Date.now() > deadline) {
         await svc.close();
         throw new Error(
           `Cannot start ${name}: ${
@@ -122,9 +134,14 @@ export class Service {
   }
 
   /** Stops the process; idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+  close(): Promise<void> {
+    // Later callers wait for the same shutdown.
+    this.#closing ??= this.#stop();
+    return this.#closing;
+  }
+
+  async #stop(): Promise<void> {
+    live.delete(this);
     if (!this.#exited) {
       try {
         this.#child.kill("SIGTERM");

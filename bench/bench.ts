@@ -25,7 +25,7 @@ import {
   type UpstreamKind,
 } from "./_paths.ts";
 import { latestJson, medians, type Sample, table, targets } from "./_report.ts";
-import { Service } from "./_service.ts";
+import { closeAllServices, Service } from "./_service.ts";
 
 /** Benchmark parameters; the defaults are the issue's. */
 export interface BenchOptions {
@@ -51,9 +51,10 @@ const NS_NAME = "shbench-gw";
 const GIB = 2 ** 30;
 const RESULTS = new URL("./results/", import.meta.url).pathname;
 
+let interrupted = false;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const log = (msg: string) =>
-  console.error(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
+const log = (msg: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
 function parseArgs(args: string[]): BenchOptions {
   const o: BenchOptions = {
@@ -88,9 +89,7 @@ function parseArgs(args: string[]): BenchOptions {
         o.rtts = num;
         break;
       case "--upstream":
-        o.upstreams = val === "both"
-          ? ["fast", "squid"]
-          : [val as UpstreamKind];
+        o.upstreams = val === "both" ? ["fast", "squid"] : [val as UpstreamKind];
         break;
       case "--paths":
         o.paths = val.split(",") as PathName[];
@@ -117,6 +116,8 @@ interface RunContext {
   dir: string;
   clkTck: number;
   opts: BenchOptions;
+  /** Executable names already logged. */
+  seen: Set<string>;
 }
 
 /** Measures one path once; a fresh redirector for every call. */
@@ -126,12 +127,18 @@ async function measure(ctx: RunContext, path: PathName): Promise<Sample> {
   if (!spec.start) target.proxy = `127.0.0.1:${ctx.upstreamPort}`;
   const { ns, helpers, opts } = ctx;
   const s: Sample = {};
+  // Other load on the machine shows up as noise: keep it with the sample.
+  const loadavg = await Deno.readTextFile("/proc/loadavg");
+  s.loadavg_1m = Number(loadavg.split(" ")[0]);
   await using svc = spec.start
     ? await spec.start({ ns, upstreamPort: ctx.upstreamPort, dir: ctx.dir })
     : undefined;
   const cpu = async () => svc ? await svc.cpuTicks() / ctx.clkTck : 0;
 
   if (svc) {
+    const comm = await svc.comm();
+    if (!ctx.seen.has(comm)) log(`${path} runs as pid ${svc.pid} (${comm})`);
+    ctx.seen.add(comm);
     await sleep(500);
     s.rss_baseline_kib = await svc.rssKib();
     const idle = await IdleTunnels.open(
@@ -149,6 +156,9 @@ async function measure(ctx: RunContext, path: PathName): Promise<Sample> {
     } finally {
       await idle.close();
     }
+    // Let the redirector finish closing them before timing anything.
+    await sleep(1000);
+    s.rss_after_idle_kib = await svc.rssKib();
   }
 
   const rtt = await loadgen(ns, helpers.loadgen, target, "rtt", [opts.rtts]);
@@ -204,26 +214,27 @@ async function runUpstream(
     dir,
     clkTck,
     opts,
+    seen: new Set(),
   };
   const samples: Partial<Record<PathName, Sample[]>> = {};
   const broken = new Set<PathName>();
   for (let round = 0; round < opts.rounds; round++) {
     // Rotate the order every round so no path always runs first or last.
-    const order = opts.paths.map((_, i) =>
-      opts.paths[(i + round) % opts.paths.length]!
-    );
+    const order = opts.paths.map((_, i) => opts.paths[(i + round) % opts.paths.length]!);
     for (const path of order) {
+      if (interrupted) throw new Error("Benchmark interrupted");
       if (broken.has(path)) continue;
       const t0 = performance.now();
       try {
         const s = await measure(ctx, path);
         (samples[path] ??= []).push(s);
         log(
-          `${kind} round ${round + 1} ${path}: ${
-            ((performance.now() - t0) / 1000).toFixed(1)
-          } s ${JSON.stringify(s)}`,
+          `${kind} round ${round + 1} ${path}: ${((performance.now() - t0) / 1000).toFixed(1)} s ${
+            JSON.stringify(s)
+          }`,
         );
       } catch (err) {
+        if (interrupted) throw new Error("Benchmark interrupted");
         broken.add(path);
         log(`${kind} round ${round + 1} ${path}: skipped from now on: ${err}`);
       }
@@ -268,8 +279,12 @@ async function main(args: string[]): Promise<number> {
     })),
   });
   const stop = () => {
-    // Deleting the namespace is what matters; children die with the process.
-    ns.close().finally(() => Deno.exit(130));
+    if (interrupted) return;
+    interrupted = true;
+    // The running step fails once its helpers are gone; `await using` then
+    // deletes the namespace on the way out.
+    log("interrupted: stopping helpers and deleting the namespace");
+    closeAllServices();
   };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
@@ -291,28 +306,21 @@ async function main(args: string[]): Promise<number> {
         opts,
       );
       const med = medians(samples);
-      const upstream = kind === "fast"
-        ? "fast (bench/upstream.c, splice)"
-        : "squid";
+      const upstream = kind === "fast" ? "fast (bench/upstream.c, splice)" : "squid";
       raw[kind] = { samples, medians: med };
       const file = kind === "fast" ? "latest.json" : `latest-${kind}.json`;
       await Deno.writeTextFile(
         `${RESULTS}${file}`,
         JSON.stringify(latestJson(upstream, med), null, 2) + "\n",
       );
-      text +=
-        `\nUpstream: ${upstream}; shifter ${commit}; medians of ${opts.rounds} rounds; ` +
-        `${
-          opts.bytes / GIB
-        } GiB transfers, ${opts.conns} conns at ${opts.concurrency}, ` +
+      text += `\nUpstream: ${upstream}; shifter ${commit}; medians of ${opts.rounds} rounds; ` +
+        `${opts.bytes / GIB} GiB transfers, ${opts.conns} conns at ${opts.concurrency}, ` +
         `${opts.tunnels} idle tunnels, ${opts.rtts} round trips\n\n` +
         table(med) + "\n\nTargets (shifter vs redsocks):\n" +
         targets(med).map((l) => `  ${l}`).join("\n") + "\n";
     }
     const secs = (performance.now() - started) / 1000;
-    text += `\nCommand: deno task bench ${args.join(" ")}\nTotal: ${
-      secs.toFixed(0)
-    } s\n`;
+    text += `\nCommand: deno task bench ${args.join(" ")}\nTotal: ${secs.toFixed(0)} s\n`;
     await Deno.writeTextFile(
       `${runDir}/raw.json`,
       JSON.stringify(raw, null, 2),
@@ -328,5 +336,10 @@ async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (err) {
+    if (!interrupted) throw err;
+    Deno.exit(130);
+  }
 }
