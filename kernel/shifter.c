@@ -41,7 +41,7 @@
 #define SHIFTER_GC_INTERVAL	HZ
 
 static unsigned short ports[SHIFTER_MAX_PORTS] = { 80, 443 };
-static int nports = 2;
+static unsigned int nports = 2;
 module_param_array(ports, ushort, &nports, 0444);
 MODULE_PARM_DESC(ports, "Destination TCP ports whose SYNs are recorded (default 80,443)");
 
@@ -612,8 +612,8 @@ static struct pernet_operations shifter_net_ops = {
 
 static int __init shifter_init(void)
 {
+	unsigned int i;
 	int ret;
-	int i;
 
 	ret = -EINVAL;
 	if (nports < 1) {
@@ -634,7 +634,7 @@ static int __init shifter_init(void)
 	ret = genl_register_family(&shifter_genl_family);
 	if (ret)
 		goto out_unregister_pernet;
-	pr_info("recording SYNs to %d port(s), ttl %us, max_entries %u\n",
+	pr_info("recording SYNs to %u port(s), ttl %us, max_entries %u\n",
 		nports, ttl, max_entries);
 	return 0;
 

@@ -62,6 +62,7 @@ enum shifter_cmd {
 	SHIFTER_CMD_DUMP,
 	__SHIFTER_CMD_MAX
 };
+
 #define SHIFTER_CMD_MAX (__SHIFTER_CMD_MAX - 1)
 
 enum shifter_attr {
@@ -76,6 +77,7 @@ enum shifter_attr {
 	SHIFTER_A_STATS,
 	__SHIFTER_A_MAX
 };
+
 #define SHIFTER_A_MAX (__SHIFTER_A_MAX - 1)
 
 enum shifter_stats_attr {
@@ -92,6 +94,7 @@ enum shifter_stats_attr {
 	SHIFTER_STATS_A_TTL,
 	__SHIFTER_STATS_A_MAX
 };
+
 #define SHIFTER_STATS_A_MAX (__SHIFTER_STATS_A_MAX - 1)
 
 #endif /* _UAPI_SHIFTER_GENL_H */
