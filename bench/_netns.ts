@@ -131,7 +131,8 @@ export class Netns {
       this.#name,
       "sh",
       "-c",
-      `ulimit -Sn "$(ulimit -Hn)"; exec "$@"${redirect}`,
+      // 2000 idle tunnels take ~12000 descriptors in the fast upstream.
+      `ulimit -Hn 65536 2>/dev/null; ulimit -Sn "$(ulimit -Hn)"; exec "$@"${redirect}`,
       "sh",
       cmd,
       ...args,

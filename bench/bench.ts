@@ -113,6 +113,7 @@ interface RunContext {
   ns: Netns;
   helpers: Helpers;
   upstreamPort: number;
+  upstream: Service;
   dir: string;
   clkTck: number;
   opts: BenchOptions;
@@ -165,27 +166,37 @@ async function measure(ctx: RunContext, path: PathName): Promise<Sample> {
   s.rtt_p50_us = rtt.p50_us!;
   s.rtt_p99_us = rtt.p99_us!;
 
-  let c0 = await cpu();
-  const up = await loadgen(ns, helpers.loadgen, target, "up", [opts.bytes]);
-  let c1 = await cpu();
-  s.upload_mbps = opts.bytes / up.secs! / 1e6;
-  if (svc) s.cpu_s_per_gib_up = (c1 - c0) / (opts.bytes / GIB);
+  // CPU seconds of the redirector and the upstream while `mode` runs; the
+  // load generator reports its own.
+  const step = async (mode: string, args: number[]) => {
+    const r0 = await cpu();
+    const u0 = await ctx.upstream.cpuTicks();
+    const res = await loadgen(ns, helpers.loadgen, target, mode, args);
+    const r1 = await cpu();
+    const u1 = await ctx.upstream.cpuTicks();
+    return { res, redir: r1 - r0, upstream: (u1 - u0) / ctx.clkTck };
+  };
+  const gib = opts.bytes / GIB;
 
-  c0 = await cpu();
-  const down = await loadgen(ns, helpers.loadgen, target, "down", [opts.bytes]);
-  c1 = await cpu();
-  s.download_mbps = opts.bytes / down.secs! / 1e6;
-  if (svc) s.cpu_s_per_gib_down = (c1 - c0) / (opts.bytes / GIB);
+  const up = await step("up", [opts.bytes]);
+  s.upload_mbps = opts.bytes / up.res.secs! / 1e6;
+  if (svc) s.cpu_s_per_gib_up = up.redir / gib;
+  s.upstream_cpu_s_per_gib_up = up.upstream / gib;
+  s.loadgen_cpu_s_per_gib_up = up.res.cpu_s! / gib;
 
-  c0 = await cpu();
-  const conns = await loadgen(ns, helpers.loadgen, target, "conns", [
-    opts.conns,
-    opts.concurrency,
-  ]);
-  c1 = await cpu();
-  s.conns_per_s = opts.conns / conns.secs!;
-  s.conns_failed = conns.failed!;
-  if (svc) s.cpu_ms_per_1000_conns = (c1 - c0) * 1000 / (opts.conns / 1000);
+  const down = await step("down", [opts.bytes]);
+  s.download_mbps = opts.bytes / down.res.secs! / 1e6;
+  if (svc) s.cpu_s_per_gib_down = down.redir / gib;
+  s.upstream_cpu_s_per_gib_down = down.upstream / gib;
+  s.loadgen_cpu_s_per_gib_down = down.res.cpu_s! / gib;
+
+  const conns = await step("conns", [opts.conns, opts.concurrency]);
+  const kconns = opts.conns / 1000;
+  s.conns_per_s = opts.conns / conns.res.secs!;
+  s.conns_failed = conns.res.failed!;
+  if (svc) s.cpu_ms_per_1000_conns = conns.redir * 1000 / kconns;
+  s.upstream_cpu_ms_per_1000_conns = conns.upstream * 1000 / kconns;
+  s.loadgen_cpu_ms_per_1000_conns = conns.res.cpu_s! * 1000 / kconns;
 
   if (svc) {
     await sleep(2000);
@@ -211,6 +222,7 @@ async function runUpstream(
     ns,
     helpers,
     upstreamPort: up.port,
+    upstream: up.service,
     dir,
     clkTck,
     opts,
