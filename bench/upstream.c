@@ -44,6 +44,7 @@ struct pump {
 };
 
 static pthread_attr_t attr;
+static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
 static int write_full(int fd, const void *buf, size_t len)
 {
@@ -165,8 +166,6 @@ static void *serve(void *arg)
 			status);
 		goto fail;
 	}
-	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-
 	if (write_full(client, ok, sizeof(ok) - 1))
 		goto fail;
 	/* Bytes the client sent after the request head. */
