@@ -6,6 +6,10 @@
  * The table is keyed by (family, client address, client port) and lives in
  * each network namespace. Readers (netlink LOOKUP and DUMP) walk it under
  * RCU; writers (the hooks and the expiry work) hold a per-namespace lock.
+ *
+ * An entry goes away on the client's RST, on its FIN once a LOOKUP has
+ * found it (or fin_grace_ms after a FIN that came first), after ttl
+ * seconds, or when max_entries forces the oldest out.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -53,6 +57,10 @@ static unsigned int max_entries = 65536;
 module_param(max_entries, uint, 0644);
 MODULE_PARM_DESC(max_entries, "Entries per network namespace before the oldest is evicted (default 65536)");
 
+static unsigned int fin_grace_ms = 2000;
+module_param(fin_grace_ms, uint, 0644);
+MODULE_PARM_DESC(fin_grace_ms, "Milliseconds an entry not yet looked up survives the client's FIN (default 2000)");
+
 /* Read once at load: the hooks test membership without touching the array. */
 static DECLARE_BITMAP(shifter_port_map, 65536) __read_mostly;
 
@@ -65,20 +73,24 @@ struct shifter_key {
 
 struct shifter_entry {
 	struct hlist_node node;		/* bucket chain, RCU */
-	struct list_head age;		/* oldest first, under lock */
+	struct list_head age;		/* on open or closing, oldest first */
 	struct rcu_head rcu;
 	struct shifter_key key;
 	union nf_inet_addr daddr;
 	__be16 dport;
+	bool looked_up;			/* a LOOKUP found it */
+	bool closing;			/* FIN seen before any LOOKUP */
 	unsigned long stamp;		/* jiffies at the SYN */
+	unsigned long fin_stamp;	/* jiffies at the FIN, when closing */
 };
 
 struct shifter_net {
-	spinlock_t lock;		/* protects writes to buckets, age, count */
+	spinlock_t lock;		/* protects writes to all below */
 	struct hlist_head *buckets;
 	unsigned int hash_mask;
 	unsigned int count;
-	struct list_head age;
+	struct list_head open;		/* by SYN time */
+	struct list_head closing;	/* by FIN time */
 	siphash_key_t hash_key;
 	struct delayed_work gc;
 	atomic64_t recorded;
@@ -102,9 +114,19 @@ static unsigned long shifter_ttl_jiffies(void)
 	return (unsigned long)max(READ_ONCE(ttl), 1U) * HZ;
 }
 
+static bool shifter_fin_expired(const struct shifter_entry *e,
+				unsigned long now)
+{
+	/* Pairs with the release in shifter_forget(): fin_stamp is set. */
+	return smp_load_acquire(&e->closing) &&
+	       time_after(now, READ_ONCE(e->fin_stamp) +
+			  msecs_to_jiffies(READ_ONCE(fin_grace_ms)));
+}
+
 static bool shifter_expired(const struct shifter_entry *e, unsigned long now)
 {
-	return time_after(now, READ_ONCE(e->stamp) + shifter_ttl_jiffies());
+	return time_after(now, READ_ONCE(e->stamp) + shifter_ttl_jiffies()) ||
+	       shifter_fin_expired(e, now);
 }
 
 static struct hlist_head *shifter_bucket(struct shifter_net *sn,
@@ -145,18 +167,35 @@ static void shifter_unlink(struct shifter_net *sn, struct shifter_entry *e)
 	kfree_rcu(e, rcu);
 }
 
-/* Drop expired entries from the old end; the age list is in stamp order. */
+/*
+ * Drop expired entries from the old ends: open is in SYN order, closing in
+ * FIN order. Closed connections are not counted as expired.
+ */
 static void shifter_expire(struct shifter_net *sn, unsigned long now)
 {
 	struct shifter_entry *e, *tmp;
 
 	lockdep_assert_held(&sn->lock);
-	list_for_each_entry_safe(e, tmp, &sn->age, age) {
+	list_for_each_entry_safe(e, tmp, &sn->closing, age) {
+		if (!shifter_fin_expired(e, now))
+			break;
+		shifter_unlink(sn, e);
+	}
+	list_for_each_entry_safe(e, tmp, &sn->open, age) {
 		if (!shifter_expired(e, now))
 			break;
 		shifter_unlink(sn, e);
 		atomic64_inc(&sn->expired);
 	}
+}
+
+/* The oldest entry, preferring connections that are already closing. */
+static struct shifter_entry *shifter_oldest(struct shifter_net *sn)
+{
+	lockdep_assert_held(&sn->lock);
+	if (!list_empty(&sn->closing))
+		return list_first_entry(&sn->closing, struct shifter_entry, age);
+	return list_first_entry(&sn->open, struct shifter_entry, age);
 }
 
 static void shifter_gc(struct work_struct *work)
@@ -193,12 +232,11 @@ static void shifter_record(struct shifter_net *sn,
 		shifter_unlink(sn, old);
 	shifter_expire(sn, now);
 	while (sn->count >= max(READ_ONCE(max_entries), 1U)) {
-		old = list_first_entry(&sn->age, struct shifter_entry, age);
-		shifter_unlink(sn, old);
+		shifter_unlink(sn, shifter_oldest(sn));
 		atomic64_inc(&sn->evicted);
 	}
 	hlist_add_head_rcu(&e->node, shifter_bucket(sn, key));
-	list_add_tail(&e->age, &sn->age);
+	list_add_tail(&e->age, &sn->open);
 	sn->count++;
 	spin_unlock_bh(&sn->lock);
 	atomic64_inc(&sn->recorded);
@@ -206,7 +244,8 @@ static void shifter_record(struct shifter_net *sn,
 
 static void shifter_forget(struct shifter_net *sn,
 			   const struct shifter_key *key,
-			   const union nf_inet_addr *daddr, __be16 dport)
+			   const union nf_inet_addr *daddr, __be16 dport,
+			   bool rst)
 {
 	struct shifter_entry *e;
 	bool found;
@@ -221,8 +260,21 @@ static void shifter_forget(struct shifter_net *sn,
 	spin_lock_bh(&sn->lock);
 	e = shifter_find(sn, key);
 	/* Only the client's own connection: same original destination. */
-	if (e && e->dport == dport && nf_inet_addr_cmp(&e->daddr, daddr))
+	if (!e || e->dport != dport || !nf_inet_addr_cmp(&e->daddr, daddr))
+		goto out_unlock;
+	if (rst || READ_ONCE(e->looked_up)) {
 		shifter_unlink(sn, e);
+	} else if (!e->closing) {
+		/*
+		 * A client may send its request and FIN before the redirector
+		 * has even accepted: keep the entry for the LOOKUP a while.
+		 */
+		WRITE_ONCE(e->fin_stamp, jiffies);
+		/* Lockless readers that see closing must see fin_stamp. */
+		smp_store_release(&e->closing, true);
+		list_move_tail(&e->age, &sn->closing);
+	}
+out_unlock:
 	spin_unlock_bh(&sn->lock);
 }
 
@@ -277,7 +329,7 @@ static unsigned int shifter_hook(void *priv, struct sk_buff *skb,
 			return NF_ACCEPT;
 		shifter_record(sn, &key, &daddr, th->dest);
 	} else if (th->fin || th->rst) {
-		shifter_forget(sn, &key, &daddr, th->dest);
+		shifter_forget(sn, &key, &daddr, th->dest, th->rst);
 	}
 	return NF_ACCEPT;
 }
@@ -371,6 +423,9 @@ static int shifter_nl_lookup(struct sk_buff *skb, struct genl_info *info)
 	rcu_read_lock();
 	e = shifter_find(sn, &key);
 	if (e && !shifter_expired(e, jiffies)) {
+		/* Its FIN may now remove it at once. */
+		if (!READ_ONCE(e->looked_up))
+			WRITE_ONCE(e->looked_up, true);
 		daddr = e->daddr;
 		dport = e->dport;
 		stamp = READ_ONCE(e->stamp);
@@ -568,7 +623,8 @@ static int __net_init shifter_net_init(struct net *net)
 		return -ENOMEM;
 	sn->hash_mask = nbuckets - 1;
 	spin_lock_init(&sn->lock);
-	INIT_LIST_HEAD(&sn->age);
+	INIT_LIST_HEAD(&sn->open);
+	INIT_LIST_HEAD(&sn->closing);
 	get_random_bytes(&sn->hash_key, sizeof(sn->hash_key));
 	INIT_DELAYED_WORK(&sn->gc, shifter_gc);
 
@@ -595,7 +651,9 @@ static void __net_exit shifter_net_exit(struct net *net)
 	cancel_delayed_work_sync(&sn->gc);
 
 	spin_lock_bh(&sn->lock);
-	list_for_each_entry_safe(e, tmp, &sn->age, age)
+	list_for_each_entry_safe(e, tmp, &sn->open, age)
+		shifter_unlink(sn, e);
+	list_for_each_entry_safe(e, tmp, &sn->closing, age)
 		shifter_unlink(sn, e);
 	spin_unlock_bh(&sn->lock);
 	/* Readers may still hold entries or walk buckets: wait them out. */

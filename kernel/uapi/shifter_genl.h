@@ -22,7 +22,9 @@
  *     SHIFTER_A_DST_PORT  u16     original destination port
  *     SHIFTER_A_AGE_MS    u32     milliseconds since the SYN was recorded
  *   errors, as the kernel's getorigdst():
- *     -ENOENT       no entry (never recorded, closed, expired or evicted)
+ *     -ENOENT       no entry: never recorded, the client sent RST, or FIN
+ *                   after a LOOKUP (or fin_grace_ms after a FIN that came
+ *                   first), older than ttl, or evicted at max_entries
  *     -EINVAL       a required attribute is missing, has the wrong length for
  *                   the family or the wrong type size, or is unknown
  *     -ERANGE       the netlink core's own answer when the policy's range

@@ -22,6 +22,7 @@ const CHECKS = [
   "module_loads",
   "syn_recorded_and_looked_up",
   "fin_removes_entry",
+  "fin_before_lookup_kept_for_grace",
   "rst_removes_entry",
   "resolver_maps_errors",
   "ipv6_recorded",
@@ -183,9 +184,7 @@ async function bootOnce(): Promise<VmRun> {
   }
   const seconds = (performance.now() - bootStart) / 1000;
   console.log(
-    `kernel VM: build ${((bootStart - t0) / 1000).toFixed(1)} s, qemu ${
-      seconds.toFixed(1)
-    } s, ` +
+    `kernel VM: build ${((bootStart - t0) / 1000).toFixed(1)} s, qemu ${seconds.toFixed(1)} s, ` +
       `${verdicts.size} verdicts, console log at ${log}`,
   );
   const failure = qemu.code === 124 || qemu.code === 137
@@ -222,8 +221,7 @@ for (const name of CHECKS) {
 }
 
 Deno.test({
-  name:
-    "kernel VM: console shows no BUG, Oops or WARNING and the watchdog never fired",
+  name: "kernel VM: console shows no BUG, Oops or WARNING and the watchdog never fired",
   ignore: reason !== undefined && !inCi,
   async fn() {
     const run = await verdictsOnce();

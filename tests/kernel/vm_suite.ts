@@ -167,12 +167,8 @@ const libc = Deno.dlopen(
 );
 
 function fdOf(conn: Deno.Conn): number {
-  const sym = Object.getOwnPropertySymbols(conn).find((s) =>
-    s.description === "Deno.internal.fd"
-  );
-  const fd = sym
-    ? (conn as unknown as Record<symbol, unknown>)[sym]
-    : undefined;
+  const sym = Object.getOwnPropertySymbols(conn).find((s) => s.description === "Deno.internal.fd");
+  const fd = sym ? (conn as unknown as Record<symbol, unknown>)[sym] : undefined;
   if (typeof fd !== "number") {
     throw new Error("cannot find the fd of an accepted connection");
   }
@@ -227,9 +223,7 @@ async function probeDaemon(
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "/shifter/mod.ts", ...args],
     env: { SHIFTER_NL_LIB: SHIM, NO_COLOR: "1" },
-    ...(options.uid === undefined
-      ? {}
-      : { uid: options.uid, gid: options.uid }),
+    ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }),
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -510,6 +504,30 @@ async function main(): Promise<void> {
       throw err;
     }
     throw new Error("entry still present after FIN");
+  });
+
+  await check("fin_before_lookup_kept_for_grace", async () => {
+    setParam("fin_grace_ms", "1000");
+    try {
+      const held = await HeldConnection.open(CLIENT_NS, "10.9.1.1", 80, 41013, "fin");
+      const conn = await acceptor.next();
+      // The client's FIN comes before any lookup: the redirector may not
+      // have accepted yet, so the entry must survive it for fin_grace_ms.
+      await held.release();
+      const r = nl.lookup("10.9.0.2:41013");
+      conn.close();
+      await sleep(2300);
+      let code = "found";
+      try {
+        nl.lookup("10.9.0.2:41013");
+      } catch (err) {
+        code = err instanceof ShifterNetlinkError ? err.code : String(err);
+      }
+      assert(code === "ENOENT", `still ${code} 2.3 s after FIN with fin_grace_ms=1000`);
+      return `found ${r.hostname}:${r.port} after the FIN, ENOENT once fin_grace_ms passed`;
+    } finally {
+      setParam("fin_grace_ms", "2000");
+    }
   });
 
   await check("rst_removes_entry", async () => {
@@ -814,9 +832,7 @@ async function main(): Promise<void> {
     const s = nl.stats();
     await held.release();
     conn.close();
-    const e = entries.find((x) =>
-      x.srcHostname === "10.9.0.2" && x.srcPort === 41051
-    );
+    const e = entries.find((x) => x.srcHostname === "10.9.0.2" && x.srcPort === 41051);
     assert(
       e && e.dstHostname === "10.9.1.1" && e.dstPort === 80,
       "held connection missing from dump",
@@ -885,9 +901,7 @@ async function main(): Promise<void> {
       const dests = Array.from({ length: 16 }, () => new Uint8Array(28));
       for (let i = 0; i < n / 16; i++) {
         await Promise.all(
-          dests.map((d) =>
-            lib.symbols.shifter_nl_lookup_nb(h, 2, addr, 4, 41061, d)
-          ),
+          dests.map((d) => lib.symbols.shifter_nl_lookup_nb(h, 2, addr, 4, 41061, d)),
         );
       }
       const nbParUs = ((performance.now() - t) * 1000) / n;
@@ -897,11 +911,9 @@ async function main(): Promise<void> {
           nbUs.toFixed(1)
         }us nonblocking_x16=${nbParUs.toFixed(1)}us (qemu tcg)`,
       );
-      return `per lookup under qemu TCG: sync ${
-        syncUs.toFixed(1)
-      } µs, nonblocking ${nbUs.toFixed(1)} µs, nonblocking 16 in flight ${
-        nbParUs.toFixed(1)
-      } µs`;
+      return `per lookup under qemu TCG: sync ${syncUs.toFixed(1)} µs, nonblocking ${
+        nbUs.toFixed(1)
+      } µs, nonblocking 16 in flight ${nbParUs.toFixed(1)} µs`;
     } finally {
       lib.close();
       await held.release();
@@ -962,6 +974,15 @@ async function main(): Promise<void> {
         ["fd09:1::1", "443", "46002"],
         ["10.9.1.1", "80", "46003"],
       ];
+      // Small requests: the client's FIN may reach the gateway before the
+      // daemon has accepted and looked the connection up.
+      for (
+        const [host, port, sport] of [["10.9.1.1", "80", "46011"], ["fd09:1::1", "443", "46012"]]
+      ) {
+        const r = await vmtool("-n", CLIENT_NS, "echo", host!, port!, sport!, "300");
+        results.push(`${host}:${port} ${r.out}`);
+        assert(r.out.startsWith("echo OK 300"), `${host}:${port} small request: ${r.out}`);
+      }
       for (const [host, port, sport] of cases) {
         const r = await vmtool(
           "-n",
@@ -979,20 +1000,18 @@ async function main(): Promise<void> {
         );
       }
       const hits = nl.stats().hits - hits0;
-      assert(upstream.tunnels >= 3, `upstream saw ${upstream.tunnels} tunnels`);
+      assert(upstream.tunnels >= 5, `upstream saw ${upstream.tunnels} tunnels`);
       assert(
-        hits >= 3n,
+        hits >= 5n,
         `the module answered ${hits} lookups: daemon not on netlink?`,
       );
-      return `4 MiB byte-exact with half-close: ${results.join("; ")}; ` +
+      return `4 MiB and 300 B byte-exact with half-close: ${results.join("; ")}; ` +
         `upstream tunnels ${upstream.tunnels}; module lookup hits +${hits}`;
     } catch (err) {
       daemon.kill("SIGTERM");
       await daemon.status;
       throw new Error(
-        `${err instanceof Error ? err.message : err}; daemon log: ${
-          (await logs).slice(-400)
-        }`,
+        `${err instanceof Error ? err.message : err}; daemon log: ${(await logs).slice(-400)}`,
       );
     } finally {
       try {
@@ -1046,9 +1065,7 @@ async function main(): Promise<void> {
         /^entries \d+$/m.test(stats.out),
       `shifter kernel-stats exited ${stats.code}: ${stats.out}`,
     );
-    return `lookup: ${lookup.out}; kernel-stats: ${
-      stats.out.split("\n").join(", ")
-    }`;
+    return `lookup: ${lookup.out}; kernel-stats: ${stats.out.split("\n").join(", ")}`;
   });
 
   await check("cli_auto_picks_netlink", async () => {
@@ -1085,9 +1102,7 @@ async function main(): Promise<void> {
     );
     assert(/CAP_NET_ADMIN/.test(p.out), `as uid 65534: ${p.out.slice(-400)}`);
     await sleep(300);
-    return `as uid 65534: ${
-      p.out.split("\n").find((l) => l.includes("CAP_NET_ADMIN"))
-    }`;
+    return `as uid 65534: ${p.out.split("\n").find((l) => l.includes("CAP_NET_ADMIN"))}`;
   });
 
   echo4.close();
@@ -1133,8 +1148,7 @@ async function main(): Promise<void> {
     const summary = outs.map((o) => new TextDecoder().decode(o.stdout).trim())
       .join("; ");
     assert(last.code === 0, `rmmod failed ${attempts} times: ${last.out}`);
-    const gone = !(await Deno.stat("/sys/module/shifter").then(() =>
-      true, () => false));
+    const gone = !(await Deno.stat("/sys/module/shifter").then(() => true, () => false));
     assert(gone, "/sys/module/shifter still present");
     return `rmmod succeeded on attempt ${attempts} while hammering: ${summary}`;
   });
