@@ -255,6 +255,27 @@ async function runUpstream(
   return samples;
 }
 
+/** The issue's static target: no `pipeTo` on the data path (relay/). */
+async function pipeToCheck(): Promise<string> {
+  const dir = new URL("../relay/", import.meta.url).pathname;
+  const hits: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (!e.name.endsWith(".ts") || e.name.endsWith("_test.ts")) continue;
+      const lines = (await Deno.readTextFile(dir + e.name)).split("\n");
+      lines.forEach((l, i) => {
+        // Calls only: a comment saying "no pipeTo" is fine.
+        if (/\.pipeTo\(/.test(l)) hits.push(`relay/${e.name}:${i + 1}`);
+      });
+    }
+  } catch {
+    return "n/a   no pipeTo on the data path (relay/ not found)";
+  }
+  return hits.length
+    ? `FAIL  no pipeTo on the data path: ${hits.join(", ")}`
+    : "PASS  no pipeTo on the data path (relay/*.ts, static)";
+}
+
 async function main(args: string[]): Promise<number> {
   const opts = parseArgs(args);
   if (Deno.uid() !== 0) {
@@ -329,7 +350,9 @@ async function main(args: string[]): Promise<number> {
         `${opts.bytes / GIB} GiB transfers, ${opts.conns} conns at ${opts.concurrency}, ` +
         `${opts.tunnels} idle tunnels, ${opts.rtts} round trips\n\n` +
         table(med) + "\n\nTargets (shifter vs redsocks):\n" +
-        targets(med).map((l) => `  ${l}`).join("\n") + "\n";
+        [...targets(med), await pipeToCheck()].map((l) => `  ${l}`).join(
+          "\n",
+        ) + "\n";
     }
     const secs = (performance.now() - started) / 1000;
     text += `\nCommand: deno task bench ${args.join(" ")}\nTotal: ${secs.toFixed(0)} s\n`;
