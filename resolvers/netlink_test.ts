@@ -107,8 +107,7 @@ Deno.test({
 });
 
 Deno.test({
-  name:
-    "lookupCommand() and kernelStatsCommand() exit 1 with a reason without the module",
+  name: "lookupCommand() and kernelStatsCommand() exit 1 with a reason without the module",
   ignore: !shimBuilt || Deno.build.os !== "linux",
   async fn() {
     const errors: string[] = [];
