@@ -255,6 +255,37 @@ async function runUpstream(
   return samples;
 }
 
+/**
+ * The last commit that touched the daemon's code, with `+dirty` when those
+ * paths have uncommitted changes: that is what gets measured.
+ */
+async function shifterVersion(): Promise<string> {
+  const root = new URL("..", import.meta.url).pathname;
+  const paths = ["mod.ts", "cli", "relay", "resolvers", "sys", "sniff"];
+  try {
+    const head = (await run("git", [
+      "-C",
+      root,
+      "log",
+      "-1",
+      "--format=%h",
+      "--",
+      ...paths,
+    ])).trim();
+    const dirty = (await run("git", [
+      "-C",
+      root,
+      "status",
+      "--porcelain",
+      "--",
+      ...paths,
+    ])).trim();
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return "unknown";
+  }
+}
+
 /** The issue's static target: no `pipeTo` on the data path (relay/). */
 async function pipeToCheck(): Promise<string> {
   const dir = new URL("../relay/", import.meta.url).pathname;
@@ -295,13 +326,7 @@ async function main(args: string[]): Promise<number> {
       log(`cannot cache Shifter's dependencies: ${err}`)
     );
   }
-  const commit = (await run("git", [
-    "-C",
-    new URL("..", import.meta.url).pathname,
-    "rev-parse",
-    "--short",
-    "HEAD",
-  ]).catch(() => "unknown")).trim();
+  const commit = await shifterVersion();
 
   await using ns = await Netns.create(NS_NAME, {
     addresses: PATH_NAMES.map((p) => PATHS[p].dest),
