@@ -1,0 +1,216 @@
+/**
+ * The daemon under descriptor exhaustion (EMFILE) and at its connection
+ * limit: it must pause and back off instead of spinning, and serve the
+ * waiting clients once descriptors or slots are free again.
+ */
+
+import assert from "node:assert/strict";
+import { hasProgram, ROOT, skipUnless, waitFor } from "./_env.ts";
+import { startConnectProxy } from "./fixtures/connect_proxy.ts";
+
+const ignore = skipUnless("descriptor limit tests", { prlimit: hasProgram("prlimit") });
+const enc = new TextEncoder();
+
+function echoOrigin() {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const loop = (async () => {
+    for await (const conn of listener) {
+      conns.add(conn);
+      (async () => {
+        const buf = new Uint8Array(1024);
+        try {
+          for (;;) {
+            const n = await conn.read(buf);
+            if (n === null) break;
+            await conn.write(buf.subarray(0, n));
+          }
+        } catch { /* closed */ }
+        conns.delete(conn);
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      })();
+    }
+  })();
+  return {
+    port: listener.addr.port,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      }
+      await loop;
+    },
+  };
+}
+
+function freePort(): number {
+  using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  return l.addr.port;
+}
+
+function spawnShifter(
+  port: number,
+  upstream: number,
+  origin: number,
+  extra: string[],
+  nofile?: number,
+) {
+  const args = [
+    Deno.execPath(),
+    "run",
+    "-A",
+    `${ROOT}mod.ts`,
+    "--listen",
+    `127.0.0.1:${port}`,
+    "--upstream",
+    `http://127.0.0.1:${upstream}`,
+    "--resolver",
+    `${ROOT}examples/fixed_resolver.ts`,
+    "--log-level",
+    "warning",
+    ...extra,
+  ];
+  const cmd = nofile === undefined ? args : ["prlimit", `--nofile=${nofile}:${nofile}`, ...args];
+  const child = new Deno.Command(cmd[0]!, {
+    args: cmd.slice(1),
+    env: { SHIFTER_FIXED_DEST: `127.0.0.1:${origin}` },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const lines: string[] = [];
+  const reading = (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) lines.push(chunk);
+  })();
+  return {
+    child,
+    text: () => lines.join(""),
+    async [Symbol.asyncDispose]() {
+      child.kill("SIGTERM");
+      await child.status;
+      await reading;
+    },
+  };
+}
+
+function cpuSeconds(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Send "ping"; resolve to the pending read of its echo (4 bytes, or null on EOF). */
+async function ping(conn: Deno.Conn): Promise<{ echo: Promise<number | null> }> {
+  await conn.write(enc.encode("ping"));
+  return { echo: conn.read(new Uint8Array(16)) };
+}
+
+function within<T>(p: Promise<T>, ms: number): Promise<T | "timeout"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const t = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), ms));
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+Deno.test({
+  name: "daemon backs off on EMFILE without spinning and serves the waiting clients afterwards",
+  ignore,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using origin = echoOrigin();
+    await using proxy = startConnectProxy();
+    const port = freePort();
+    await using shifter = spawnShifter(port, proxy.port, origin.port, [], 48);
+    await waitFor(
+      async () => {
+        try {
+          (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      "Shifter to listen",
+      15_000,
+    );
+    const clients: Deno.TcpConn[] = [];
+    for (let i = 0; i < 40; i++) clients.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+    try {
+      await Promise.all(clients.map((c) => c.write(enc.encode("hi")).catch(() => 0)));
+      // Out of descriptors, either accept() fails (and must back off) or the
+      // upstream connect does (and that client is reset): both are logged.
+      await waitFor(
+        () => /Too many open files|os error 24/.test(shifter.text()),
+        "EMFILE in the log",
+        15_000,
+      );
+      const before = cpuSeconds(shifter.child.pid);
+      await new Promise((r) => setTimeout(r, 2000));
+      const used = cpuSeconds(shifter.child.pid) - before;
+      assert.ok(used < 0.5, `no busy loop while out of descriptors: ${used} CPU s in 2 s`);
+    } finally {
+      for (const c of clients) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      }
+    }
+    // With descriptors free again, Shifter serves new clients.
+    await waitFor(
+      async () => {
+        const c = await Deno.connect({ hostname: "127.0.0.1", port });
+        try {
+          return await within((await ping(c)).echo, 2000) === 4;
+        } catch {
+          return false;
+        } finally {
+          c.close();
+        }
+      },
+      "a new client to be served after the descriptors are freed",
+      20_000,
+    );
+  },
+});
+
+Deno.test({
+  name: "daemon pauses accepting at --max-connections and resumes when a slot frees",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using origin = echoOrigin();
+    await using proxy = startConnectProxy();
+    const port = freePort();
+    await using shifter = spawnShifter(port, proxy.port, origin.port, ["--max-connections", "3"]);
+    await waitFor(
+      async () => {
+        try {
+          const c = await Deno.connect({ hostname: "127.0.0.1", port });
+          c.close();
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      "Shifter to listen",
+      15_000,
+    );
+    // Wait for the probe connections to finish.
+    await new Promise((r) => setTimeout(r, 500));
+    const first = await Promise.all(
+      [0, 1, 2].map(() => Deno.connect({ hostname: "127.0.0.1", port })),
+    );
+    for (const c of first) assert.equal(await within((await ping(c)).echo, 5000), 4);
+    const fourth = await Deno.connect({ hostname: "127.0.0.1", port });
+    const { echo } = await ping(fourth);
+    assert.equal(await within(echo, 1000), "timeout", "the fourth waits while three are in flight");
+    assert.match(shifter.text(), /At the connection limit \(3\)/);
+    first[0]!.close();
+    assert.equal(await within(echo, 5000), 4, "served once a slot is free");
+    for (const c of [...first.slice(1), fourth]) c.close();
+  },
+});
