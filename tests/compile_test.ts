@@ -1,0 +1,41 @@
+/**
+ * `deno task compile` builds one executable with the daemon's command line.
+ */
+
+import assert from "node:assert/strict";
+import { ROOT } from "./_env.ts";
+
+Deno.test("deno task compile builds dist/shifter with the same command line", async () => {
+  const build = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}scripts/compile.ts`],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const log = new TextDecoder().decode(build.stdout) + new TextDecoder().decode(build.stderr);
+  assert.ok(build.success, log);
+  const cache = await Deno.makeTempDir();
+  try {
+    const run = (...args: string[]) =>
+      new Deno.Command(`${ROOT}dist/shifter`, {
+        args,
+        env: { SHIFTER_CACHE: cache },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const version = await run("--version");
+    assert.equal(version.code, 0);
+    assert.match(new TextDecoder().decode(version.stdout), /^\d+\.\d+\.\d+/);
+    const bad = await run("--listen", "nowhere");
+    assert.equal(bad.code, 2);
+    assert.match(
+      new TextDecoder().decode(bad.stderr),
+      /^shifter: --listen "nowhere" is not HOST:PORT/,
+    );
+    const check = await run("--check", "--resolver", "sockopt");
+    assert.equal(check.code, 0);
+    assert.match(new TextDecoder().decode(check.stdout), /resolver: sockopt/);
+  } finally {
+    await Deno.remove(cache, { recursive: true });
+  }
+});
