@@ -16,12 +16,14 @@ CACHE=$ROOT/.cache/kernel-vm
 KVER=${KVER:-$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null |
 	sed 's,.*/linux-headers-,,' | sort -V | tail -n1)}
 [ -n "$KVER" ] || { echo "no /usr/src/linux-headers-*-amd64: apt-get install linux-headers-amd64" >&2; exit 1; }
+# KDIR: a headers tree elsewhere (e.g. a newer kernel's, unpacked with dpkg-deb -x).
+KDIR=${KDIR:-/usr/src/linux-headers-$KVER}
 DENO=${DENO:-$(command -v deno)}
 DENO=$(readlink -f "$DENO")
 mkdir -p "$CACHE"
 
 # 1. Our binaries.
-make -s -C "$ROOT/kernel" KVER="$KVER" >&2
+make -s -C "$ROOT/kernel" KVER="$KVER" KDIR="$KDIR" >&2
 make -s -C "$ROOT/libnl-shim" >&2
 gcc -O2 -Wall -Wextra -Wno-unused-parameter -I/usr/include/libnl3 \
 	-I"$ROOT/kernel/uapi" -I"$ROOT/libnl-shim" \
@@ -55,8 +57,14 @@ printf 'root:x:0:\nnogroup:x:65534:\n' >"$TREE/etc/group"
 for m in iptable_nat ip6table_nat xt_REDIRECT xt_tcpudp xt_owner veth; do
 	modprobe -d "$IMG" -S "$KVER" --show-depends "$m" | awk '$1 == "insmod" { print $2 }'
 done | awk '!seen[$0]++' | while read -r ko; do
-	cp "$ko" "$TREE/mods/"
-	basename "$ko" >>"$TREE/mods/order"
+	# busybox insmod takes plain .ko files: newer kernels ship them compressed.
+	name=$(basename "$ko")
+	case "$ko" in
+	*.xz) name=${name%.xz}; xz -dc "$ko" >"$TREE/mods/$name" ;;
+	*.zst) name=${name%.zst}; zstd -qdc "$ko" >"$TREE/mods/$name" ;;
+	*) cp "$ko" "$TREE/mods/" ;;
+	esac
+	echo "$name" >>"$TREE/mods/order"
 done
 
 # Dynamic executables and the libraries they need.
