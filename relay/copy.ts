@@ -48,44 +48,48 @@ export async function relay(
   early?: readonly Uint8Array[],
   earlyDown?: Uint8Array,
 ): Promise<RelayEnd> {
-  let failed: RelayEnd | undefined;
-  const fail = (end: RelayEnd) => {
-    if (failed !== undefined) return;
-    failed = end;
-    // Pass a reset on as a reset, so the other peer does not mistake it
-    // for a complete stream.
-    if (state.closeReason === undefined) {
-      resetConn(end === "client-reset" ? upstream : client);
-    }
-    closeQuietly(client);
-    closeQuietly(upstream);
-  };
+  const pair: Pair = { client, upstream, state, eofs: 0, failed: undefined };
   await Promise.all([
-    pump(client, upstream, state, true, early, fail),
-    pump(
-      upstream,
-      client,
-      state,
-      false,
-      earlyDown ? [earlyDown] : undefined,
-      fail,
-    ),
+    pump(pair, true, early),
+    pump(pair, false, earlyDown ? [earlyDown] : undefined),
   ]);
-  if (failed === undefined) {
+  if (pair.failed === undefined) {
     closeQuietly(client);
     closeQuietly(upstream);
   }
-  return state.closeReason ?? failed ?? "done";
+  return state.closeReason ?? pair.failed ?? "done";
+}
+
+/** The two connections of one relay and what both directions share. */
+interface Pair {
+  client: Deno.TcpConn;
+  upstream: Deno.TcpConn;
+  state: RelayState;
+  /** Directions that reached end of stream. */
+  eofs: number;
+  failed: RelayEnd | undefined;
+}
+
+function fail(pair: Pair, end: RelayEnd): void {
+  if (pair.failed !== undefined) return;
+  pair.failed = end;
+  // Pass a reset on as a reset, so the other peer does not mistake it for a
+  // complete stream.
+  if (pair.state.closeReason === undefined) {
+    resetConn(end === "client-reset" ? pair.upstream : pair.client);
+  }
+  closeQuietly(pair.client);
+  closeQuietly(pair.upstream);
 }
 
 async function pump(
-  src: Deno.TcpConn,
-  dst: Deno.TcpConn,
-  state: RelayState,
+  pair: Pair,
   up: boolean,
   early: readonly Uint8Array[] | undefined,
-  fail: (end: RelayEnd) => void,
 ): Promise<void> {
+  const src = up ? pair.client : pair.upstream;
+  const dst = up ? pair.upstream : pair.client;
+  const state = pair.state;
   let buf = takeBuffer(MIN_BUFFER);
   let reading = true;
   try {
@@ -112,16 +116,19 @@ async function pump(
         buf = takeBuffer(size);
       }
     }
-    // EOF: pass the half-close on; the other direction goes on.
-    try {
-      await dst.closeWrite();
-    } catch {
-      // The peer is gone already: the other pump will see it.
+    // EOF: pass the half-close on while the other direction goes on. When
+    // that one has ended already, both are closed next: a shutdown() here
+    // would only cost a system call.
+    if (++pair.eofs < 2) {
+      try {
+        await dst.closeWrite();
+      } catch {
+        // The peer is gone already: the other pump will see it.
+      }
     }
   } catch {
     // A read error is the source's reset; a write error the destination's.
-    const clientSide = up === reading;
-    fail(clientSide ? "client-reset" : "upstream-reset");
+    fail(pair, up === reading ? "client-reset" : "upstream-reset");
   } finally {
     giveBuffer(buf);
   }

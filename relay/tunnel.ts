@@ -5,6 +5,7 @@
  */
 
 import { giveBuffer, takeBuffer } from "./buffers.ts";
+import { cancelDeadline, setDeadline } from "./deadline.ts";
 import { MAX_REPLY_HEADER, parseConnectReply, ReplyError } from "./reply.ts";
 import type { Upstream } from "./upstream.ts";
 
@@ -100,34 +101,39 @@ export async function openTunnel(
     );
   }
   const what = `tunnel to ${target} through ${upstream.label}`;
+  const connectMs = options.connectTimeoutMs ?? 5000;
+  const replyMs = options.replyTimeoutMs ?? 15_000;
   let conn: Deno.TcpConn;
+  const connecting = Deno.connect({ hostname: upstream.hostname, port: upstream.port });
+  let tooLate!: (error: Error) => void;
+  const deadline = new Promise<never>((_, reject) => tooLate = reject);
+  const connectTimer = setDeadline(connectMs, () => tooLate(new ConnectTimeout()));
   try {
-    conn = await Deno.connect({
-      hostname: upstream.hostname,
-      port: upstream.port,
-      signal: AbortSignal.timeout(options.connectTimeoutMs ?? 5000),
-    });
+    conn = await Promise.race([connecting, deadline]);
   } catch (error) {
-    const timedOut = error instanceof DOMException &&
-      (error.name === "TimeoutError" || error.name === "AbortError");
+    const timedOut = error instanceof ConnectTimeout;
+    if (timedOut) {
+      // The connect goes on in the background; close it if it ever succeeds.
+      connecting.then((c) => c.close(), () => {});
+    }
     throw new TunnelError(
       timedOut
-        ? `Cannot open ${what}: the upstream did not accept within ${
-          options.connectTimeoutMs ?? 5000
-        } ms`
+        ? `Cannot open ${what}: the upstream did not accept within ${connectMs} ms`
         : `Cannot open ${what}: ${errorText(error)}`,
       timedOut ? "connect-timeout" : "connect",
       undefined,
       { cause: error },
     );
+  } finally {
+    cancelDeadline(connectTimer);
   }
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const timer = setDeadline(replyMs, () => {
     timedOut = true;
     try {
       conn.close();
     } catch { /* closed */ }
-  }, options.replyTimeoutMs ?? 15_000);
+  });
   let buf = takeBuffer(4096);
   try {
     const auth = upstream.authorization === undefined
@@ -168,18 +174,18 @@ export async function openTunnel(
           reply.status,
         );
       }
-      clearTimeout(timer);
+      cancelDeadline(timer);
       const early = filled > reply.headerLength ? buf.slice(reply.headerLength, filled) : undefined;
       return { conn, status: reply.status, early };
     }
   } catch (error) {
-    clearTimeout(timer);
+    cancelDeadline(timer);
     try {
       conn.close();
     } catch { /* closed by the timer */ }
     if (timedOut) {
       throw new TunnelError(
-        `Cannot open ${what}: no complete reply within ${options.replyTimeoutMs ?? 15_000} ms`,
+        `Cannot open ${what}: no complete reply within ${replyMs} ms`,
         "reply-timeout",
         undefined,
         { cause: error },
@@ -208,6 +214,8 @@ export async function openTunnel(
     giveBuffer(buf);
   }
 }
+
+class ConnectTimeout extends Error {}
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
