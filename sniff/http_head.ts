@@ -1,0 +1,214 @@
+/**
+ * A parser for an HTTP/1.x request head, enough to read the `Host` header.
+ *
+ * @module
+ */
+
+import { validHostname } from "./hostname.ts";
+
+/** Default cap on the request head, in bytes. */
+export const DEFAULT_MAX_HTTP_HEAD = 16384;
+
+const LF = 0x0a;
+const CR = 0x0d;
+const SP = 0x20;
+const HTAB = 0x09;
+const COLON = 0x3a;
+
+/**
+ * A request head that cannot be parsed: not HTTP, malformed, or over the size
+ * cap. {@linkcode HttpHeadError.reason} is a short phrase for logs.
+ */
+export class HttpHeadError extends Error {
+  /** Short reason for a log line, such as `not HTTP`. */
+  readonly reason: string;
+  /**
+   * @param reason Short reason for a log line.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(reason: string, options?: ErrorOptions) {
+    super(`Cannot parse HTTP request head: ${reason}`, options);
+    this.name = "HttpHeadError";
+    this.reason = reason;
+  }
+}
+
+/** Options for {@linkcode parseHttpHead}. */
+export interface ParseHttpHeadOptions {
+  /**
+   * Largest request head accepted, in bytes, up to and including the blank
+   * line; more bytes without one throw `HTTP head too large`.
+   * @default {16384}
+   */
+  maxLength?: number;
+}
+
+/** A complete request head. */
+export interface HttpHead {
+  kind: "head";
+  /** The valid, lower-cased host from `Host` (port removed), or `undefined`. */
+  host: string | undefined;
+  /** The `Host` field value as sent (trimmed), when present. */
+  rawHost: Uint8Array | undefined;
+  /** Why `host` is undefined: `no Host` or `invalid name: ...`. */
+  reason: string | undefined;
+  /** Length of the head including the blank line. */
+  length: number;
+}
+
+/**
+ * Parse the start of a stream as an HTTP/1.x request head and take the host
+ * from its `Host` header, without the port.
+ *
+ * Lines may end in CRLF or bare LF. The head must be complete (a blank line)
+ * before a result is given, so that a second `Host` line is seen: two are
+ * refused (RFC 9112 §3.2), as is obsolete line folding. A `Host` that is
+ * present but not a valid host name (CR, spaces, IP literal, ...) yields
+ * `host` undefined with the `reason`.
+ *
+ * Never throws anything but {@linkcode HttpHeadError}.
+ *
+ * @param bytes The first bytes the client sent.
+ * @param options Size cap.
+ * @returns `{ kind: "need-more" }` or the parsed head.
+ * @throws {HttpHeadError} when the bytes are not an HTTP/1.x request head,
+ *   are malformed, or exceed `maxLength` without ending.
+ *
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { parseHttpHead } from "./http_head.ts";
+ *
+ * const head = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: Site.Test:8080\r\n\r\n");
+ * const parsed = parseHttpHead(head);
+ * strictEqual(parsed.kind === "head" && parsed.host, "site.test");
+ * strictEqual(parseHttpHead(head.subarray(0, 20)).kind, "need-more");
+ * ```
+ */
+export function parseHttpHead(
+  bytes: Uint8Array,
+  options?: ParseHttpHeadOptions,
+): { kind: "need-more" } | HttpHead {
+  const maxLength = options?.maxLength ?? DEFAULT_MAX_HTTP_HEAD;
+  // Request line: method token, SP, target, SP, HTTP/1.x. Judge each byte
+  // as it arrives so that non-HTTP is refused without waiting.
+  const n = bytes.length;
+  let p = 0;
+  while (p < n && isTokenChar(bytes[p] as number)) p++;
+  if (p < n && (p === 0 || bytes[p] !== SP)) throw new HttpHeadError("not HTTP");
+  if (p > 32) throw new HttpHeadError("not HTTP");
+  const lineEnd = bytes.indexOf(LF, p);
+  if (lineEnd < 0) return needMore(n, maxLength);
+  const lineStop = lineEnd > 0 && bytes[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
+  if (!endsWithHttpVersion(bytes, p, lineStop)) throw new HttpHeadError("not HTTP");
+  // Header fields up to the blank line.
+  let host: Uint8Array | undefined;
+  let line = lineEnd + 1;
+  while (true) {
+    if (line >= n) return needMore(n, maxLength);
+    const first = bytes[line] as number;
+    if (first === LF) return finish(host, line + 1, maxLength);
+    if (first === CR) {
+      if (line + 1 >= n) return needMore(n, maxLength);
+      if (bytes[line + 1] === LF) return finish(host, line + 2, maxLength);
+      throw new HttpHeadError("bare CR");
+    }
+    if (first === SP || first === HTAB) {
+      throw new HttpHeadError("obsolete line folding");
+    }
+    const end = bytes.indexOf(LF, line);
+    if (end < 0) return needMore(n, maxLength);
+    const stop = bytes[end - 1] === CR ? end - 1 : end;
+    if (isHostField(bytes, line, stop)) {
+      if (host !== undefined) throw new HttpHeadError("two Host headers");
+      let vs = line + 5;
+      let ve = stop;
+      while (vs < ve && isOws(bytes[vs] as number)) vs++;
+      while (ve > vs && isOws(bytes[ve - 1] as number)) ve--;
+      host = bytes.subarray(vs, ve);
+    }
+    line = end + 1;
+  }
+}
+
+function needMore(n: number, maxLength: number): { kind: "need-more" } {
+  if (n >= maxLength) throw new HttpHeadError("HTTP head too large");
+  return NEED_MORE;
+}
+
+const NEED_MORE = Object.freeze({ kind: "need-more" as const });
+
+function finish(
+  rawHost: Uint8Array | undefined,
+  length: number,
+  maxLength: number,
+): HttpHead {
+  if (length > maxLength) throw new HttpHeadError("HTTP head too large");
+  if (rawHost === undefined) {
+    return { kind: "head", host: undefined, rawHost, reason: "no Host", length };
+  }
+  let nameEnd = rawHost.length;
+  // Drop a `:port` suffix; any other colon stays and is refused below.
+  const colon = rawHost.lastIndexOf(COLON);
+  if (colon >= 0 && rawHost[0] !== 0x5b && rawHost.indexOf(COLON) === colon) {
+    let digits = 0;
+    for (let i = colon + 1; i < rawHost.length; i++) {
+      const c = rawHost[i] as number;
+      if (c < 0x30 || c > 0x39) {
+        digits = -1;
+        break;
+      }
+      digits++;
+    }
+    if (digits >= 0 && digits <= 5) nameEnd = colon;
+  }
+  if (rawHost[0] === 0x5b) {
+    return { kind: "head", host: undefined, rawHost, reason: "invalid name: IP literal", length };
+  }
+  const check = validHostname(rawHost.subarray(0, nameEnd));
+  return check.ok
+    ? { kind: "head", host: check.name, rawHost, reason: undefined, length }
+    : { kind: "head", host: undefined, rawHost, reason: check.reason, length };
+}
+
+function isOws(c: number): boolean {
+  return c === SP || c === HTAB;
+}
+
+// tchar from RFC 9110 §5.6.2, as a 128-entry table built once.
+const TCHAR = (() => {
+  const t = new Uint8Array(128);
+  for (let c = 0x30; c <= 0x39; c++) t[c] = 1;
+  for (let c = 0x41; c <= 0x5a; c++) t[c] = 1;
+  for (let c = 0x61; c <= 0x7a; c++) t[c] = 1;
+  for (const ch of "!#$%&'*+-.^_`|~") t[ch.charCodeAt(0)] = 1;
+  return t;
+})();
+
+function isTokenChar(c: number): boolean {
+  return c < 128 && TCHAR[c] === 1;
+}
+
+const HTTP_1 = [0x48, 0x54, 0x54, 0x50, 0x2f, 0x31, 0x2e]; // "HTTP/1."
+
+function endsWithHttpVersion(b: Uint8Array, from: number, stop: number): boolean {
+  // " HTTP/1.x" at the end, after a non-empty target.
+  if (stop - from < 2 + 9) return false;
+  const v = stop - 8;
+  if (b[v - 1] !== SP) return false;
+  for (let i = 0; i < 7; i++) if (b[v + i] !== HTTP_1[i]) return false;
+  const minor = b[v + 7] as number;
+  if (minor < 0x30 || minor > 0x39) return false;
+  for (let i = from + 1; i < v - 1; i++) {
+    const c = b[i] as number;
+    if (c <= SP || c === 0x7f) return false;
+  }
+  return true;
+}
+
+function isHostField(b: Uint8Array, start: number, stop: number): boolean {
+  return stop - start >= 5 && ((b[start] as number) | 0x20) === 0x68 &&
+    ((b[start + 1] as number) | 0x20) === 0x6f &&
+    ((b[start + 2] as number) | 0x20) === 0x73 &&
+    ((b[start + 3] as number) | 0x20) === 0x74 && b[start + 4] === COLON;
+}

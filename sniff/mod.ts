@@ -1,0 +1,40 @@
+/**
+ * Sniffing the destination name from a redirected connection: the TLS
+ * `server_name` or the HTTP `Host`, validated, and optionally verified
+ * against the original destination address.
+ *
+ * @module
+ */
+
+export {
+  type NameSource,
+  sniff,
+  type SniffOptions,
+  type SniffProtocol,
+  type SniffReader,
+  type SniffResult,
+} from "./sniff.ts";
+export {
+  type ClientHello,
+  ClientHelloError,
+  DEFAULT_MAX_CLIENT_HELLO,
+  MAX_RECORD_PAYLOAD,
+  type NeedMore,
+  parseClientHello,
+  type ParseClientHelloOptions,
+} from "./client_hello.ts";
+export {
+  DEFAULT_MAX_HTTP_HEAD,
+  type HttpHead,
+  HttpHeadError,
+  parseHttpHead,
+  type ParseHttpHeadOptions,
+} from "./http_head.ts";
+export { type HostnameCheck, MAX_HOSTNAME_LENGTH, validHostname } from "./hostname.ts";
+export {
+  createNameVerifier,
+  type LookupFunction,
+  type NameVerifier,
+  type NameVerifierOptions,
+  type Verification,
+} from "./name_verifier.ts";

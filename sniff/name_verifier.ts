@@ -1,0 +1,198 @@
+/**
+ * Check that a sniffed name resolves to the address the client actually
+ * connected to (the `name-verified` CONNECT mode), with a bounded cache.
+ *
+ * @module
+ */
+
+import { lookup } from "node:dns/promises";
+
+/** A name lookup: every address the name resolves to. */
+export type LookupFunction = (name: string) => Promise<string[]>;
+
+/** Options for {@linkcode createNameVerifier}. */
+export interface NameVerifierOptions {
+  /** How long a successful lookup is cached, in milliseconds. @default {30000} */
+  positiveTtlMs?: number;
+  /** How long a failed or timed-out lookup is cached, in milliseconds. @default {5000} */
+  negativeTtlMs?: number;
+  /** Most names cached; the least recently used is evicted. @default {1024} */
+  maxEntries?: number;
+  /** Give up on a lookup after this long, in milliseconds. @default {2000} */
+  timeoutMs?: number;
+  /**
+   * The resolver. By default the system resolver (`getaddrinfo` through
+   * `node:dns` `lookup` with `all: true`), which honours `/etc/hosts`,
+   * nsswitch and the namespace's `resolv.conf`.
+   */
+  lookup?: LookupFunction;
+  /** Clock, for tests. @default {Date.now} */
+  now?: () => number;
+}
+
+/** The outcome of {@linkcode NameVerifier.verify}. */
+export interface Verification {
+  /** The name resolves to the address. */
+  ok: boolean;
+  /** Why not, for the log line. */
+  reason?: string;
+}
+
+/** Verifies names against destination addresses. */
+export interface NameVerifier {
+  /**
+   * Whether `name` resolves to `address`. Never throws.
+   *
+   * @param name A valid host name (as from {@linkcode validHostname}).
+   * @param address The original destination, an IPv4 or IPv6 literal.
+   */
+  verify(name: string, address: string): Promise<Verification>;
+  /** Number of names cached (for tests and metrics). */
+  readonly size: number;
+}
+
+interface Entry {
+  addresses: Set<string> | undefined;
+  error: string | undefined;
+  expires: number;
+}
+
+/**
+ * Create a verifier for the `name-verified` mode: a name is used in CONNECT
+ * only if it resolves to the original destination address.
+ *
+ * `getaddrinfo` gives no TTL, so answers are cached for a fixed time
+ * (`positiveTtlMs`, `negativeTtlMs`) rather than the record's TTL; the
+ * system resolver is preferred over `node:dns` `Resolver.resolve4({ ttl })`
+ * because the latter asks DNS servers directly and ignores `/etc/hosts`.
+ * Concurrent checks of one name share a single lookup; a lookup that outlives
+ * `timeoutMs` counts as a failure (and is cached as one).
+ *
+ * @param options Cache and timeout settings, and the resolver.
+ * @returns The verifier.
+ *
+ * @example
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { createNameVerifier } from "./name_verifier.ts";
+ *
+ * const verifier = createNameVerifier({
+ *   lookup: () => Promise.resolve(["192.0.2.7"]),
+ * });
+ * deepStrictEqual(await verifier.verify("site.test", "192.0.2.7"), { ok: true });
+ * deepStrictEqual(await verifier.verify("site.test", "192.0.2.8"), {
+ *   ok: false,
+ *   reason: "site.test resolves to 192.0.2.7, not 192.0.2.8",
+ * });
+ * ```
+ */
+export function createNameVerifier(
+  options: NameVerifierOptions = {},
+): NameVerifier {
+  const positiveTtlMs = options.positiveTtlMs ?? 30_000;
+  const negativeTtlMs = options.negativeTtlMs ?? 5_000;
+  const maxEntries = options.maxEntries ?? 1024;
+  const timeoutMs = options.timeoutMs ?? 2_000;
+  const resolve = options.lookup ?? systemLookup;
+  const now = options.now ?? Date.now;
+  if (maxEntries < 1) throw new RangeError("maxEntries must be at least 1");
+  const cache = new Map<string, Entry>();
+  const inFlight = new Map<string, Promise<Entry>>();
+
+  async function fetchEntry(name: string): Promise<Entry> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let entry: Entry;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`lookup timed out after ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+      });
+      const addresses = await Promise.race([resolve(name), timeout]);
+      entry = {
+        addresses: new Set(addresses.map(addressKey)),
+        error: undefined,
+        expires: now() + positiveTtlMs,
+      };
+    } catch (error) {
+      const code = (error as { code?: unknown } | null)?.code;
+      entry = {
+        addresses: undefined,
+        error: typeof code === "string"
+          ? `lookup failed: ${code}`
+          : `lookup failed: ${error instanceof Error ? error.message : error}`,
+        expires: now() + negativeTtlMs,
+      };
+    } finally {
+      clearTimeout(timer);
+    }
+    cache.delete(name);
+    cache.set(name, entry);
+    while (cache.size > maxEntries) {
+      const oldest = cache.keys().next().value as string;
+      cache.delete(oldest);
+    }
+    return entry;
+  }
+
+  async function entryFor(name: string): Promise<Entry> {
+    const cached = cache.get(name);
+    if (cached !== undefined && cached.expires > now()) {
+      cache.delete(name); // refresh its place in LRU order
+      cache.set(name, cached);
+      return cached;
+    }
+    let flight = inFlight.get(name);
+    if (flight === undefined) {
+      flight = fetchEntry(name).finally(() => inFlight.delete(name));
+      inFlight.set(name, flight);
+    }
+    return await flight;
+  }
+
+  return {
+    async verify(name, address) {
+      const entry = await entryFor(name);
+      if (entry.addresses === undefined) {
+        return { ok: false, reason: `${name}: ${entry.error}` };
+      }
+      if (entry.addresses.has(addressKey(address))) return { ok: true };
+      return {
+        ok: false,
+        reason: `${name} resolves to ${[...entry.addresses].join(", ")}, not ${address}`,
+      };
+    },
+    get size() {
+      return cache.size;
+    },
+  };
+}
+
+async function systemLookup(name: string): Promise<string[]> {
+  const answers = await lookup(name, { all: true });
+  return answers.map((a) => a.address);
+}
+
+/** A canonical form of an address literal, so that equal addresses compare equal. */
+function addressKey(address: string): string {
+  if (!address.includes(":")) return address;
+  const percent = address.indexOf("%");
+  const bare = percent >= 0 ? address.slice(0, percent) : address;
+  let canonical: string;
+  try {
+    canonical = new URL(`http://[${bare}]/`).hostname.slice(1, -1);
+  } catch {
+    return address.toLowerCase();
+  }
+  // IPv4-mapped IPv6 (::ffff:a.b.c.d) is the IPv4 address.
+  const mapped = MAPPED_IPV4.exec(canonical);
+  if (mapped !== null) {
+    const hi = parseInt(mapped[1] as string, 16);
+    const lo = parseInt(mapped[2] as string, 16);
+    return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+  }
+  return canonical;
+}
+
+const MAPPED_IPV4 = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/;

@@ -1,0 +1,189 @@
+/**
+ * Sniff the destination name from the first bytes of a redirected
+ * connection, with a deadline, handing back every byte read.
+ *
+ * @module
+ */
+
+import { ClientHelloError, DEFAULT_MAX_CLIENT_HELLO, parseClientHello } from "./client_hello.ts";
+import { DEFAULT_MAX_HTTP_HEAD, HttpHeadError, parseHttpHead } from "./http_head.ts";
+
+/** What the port is configured to carry. */
+export type SniffProtocol = "tls" | "http";
+
+/** Where a name came from. */
+export type NameSource = "sni" | "host" | "none";
+
+/** Options for {@linkcode sniff}. */
+export interface SniffOptions {
+  /** Give up waiting for the name after this long, in milliseconds. @default {3000} */
+  deadlineMs?: number;
+  /**
+   * Most bytes read while sniffing: a larger ClientHello or request head falls
+   * back with `ClientHello too large` / `HTTP head too large`.
+   * @default {65536 for "tls", 16384 for "http"}
+   */
+  maxBytes?: number;
+}
+
+/** What {@linkcode sniff} found, and every byte it read. */
+export interface SniffResult {
+  /** A valid, lower-cased DNS host name, or `undefined`. */
+  name: string | undefined;
+  /** How `name` was obtained: `sni`, `host`, or `none` when it was not. */
+  source: NameSource;
+  /** Why there is no name (`no SNI`, `not TLS`, `deadline passed`, `eof`, `invalid name: contains CR`, ...). */
+  reason: string | undefined;
+  /** Every byte read so far, to be forwarded unchanged before relaying. */
+  head: Uint8Array;
+  /**
+   * A read still in flight when the deadline passed: it resolves to the bytes
+   * it got (to forward right after `head`), or `null` on EOF, and rejects with
+   * the reader's error. The caller must await it (or attach a handler).
+   */
+  pending: Promise<Uint8Array | null> | undefined;
+  /** The client closed its write side while we sniffed. */
+  eof: boolean;
+}
+
+/** The part of `Deno.Conn` that {@linkcode sniff} uses. */
+export interface SniffReader {
+  read(p: Uint8Array): Promise<number | null>;
+}
+
+const DEFAULT_DEADLINE_MS = 3000;
+const INITIAL_BUFFER = 4096;
+const DEADLINE = Symbol("deadline");
+
+/**
+ * Read the start of a connection until the TLS `server_name` (for `"tls"`)
+ * or the HTTP `Host` header (for `"http"`) is known, the bytes prove there is
+ * none, EOF, the size cap, or the deadline.
+ *
+ * Never throws for bad input: every failure becomes `name: undefined` with a
+ * `reason`. Bytes are never dropped: `head` holds all that was read, and a
+ * read that was still in flight at the deadline is handed over as `pending`
+ * (a `Deno.Conn` read cannot be cancelled). The buffer starts at 4 KiB and
+ * doubles only as needed, up to `maxBytes`.
+ *
+ * @param reader The client connection.
+ * @param protocol What the port carries.
+ * @param options Deadline and size cap.
+ * @returns The name or the reason there is none, and the bytes read.
+ * @throws {unknown} whatever `reader.read()` throws, unchanged.
+ *
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { sniff } from "./sniff.ts";
+ * import { buildClientHello, scriptedReader } from "./_testing.ts";
+ *
+ * const hello = buildClientHello({ serverNames: ["site.test"] });
+ * const result = await sniff(scriptedReader([hello]), "tls");
+ * strictEqual(result.name, "site.test");
+ * strictEqual(result.source, "sni");
+ * strictEqual(result.head.length, hello.length);
+ * ```
+ */
+export async function sniff(
+  reader: SniffReader,
+  protocol: SniffProtocol,
+  options?: SniffOptions,
+): Promise<SniffResult> {
+  const tls = protocol === "tls";
+  if (!tls && protocol !== "http") {
+    throw new TypeError(`Cannot sniff: unknown protocol "${protocol}"`);
+  }
+  const maxBytes = options?.maxBytes ??
+    (tls ? DEFAULT_MAX_CLIENT_HELLO : DEFAULT_MAX_HTTP_HEAD);
+  const deadlineMs = options?.deadlineMs ?? DEFAULT_DEADLINE_MS;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<typeof DEADLINE>((resolve) => {
+    timer = setTimeout(() => resolve(DEADLINE), deadlineMs);
+  });
+  let buffer = new Uint8Array(Math.min(INITIAL_BUFFER, maxBytes));
+  let length = 0;
+  const result = (
+    name: string | undefined,
+    reason: string | undefined,
+    eof = false,
+    pending?: Promise<Uint8Array | null>,
+  ): SniffResult => ({
+    name,
+    source: name === undefined ? "none" : tls ? "sni" : "host",
+    reason,
+    head: buffer.subarray(0, length),
+    pending,
+    eof,
+  });
+  try {
+    while (true) {
+      if (length === buffer.length) {
+        if (length >= maxBytes) {
+          return result(undefined, tls ? "ClientHello too large" : "HTTP head too large");
+        }
+        const grown = new Uint8Array(Math.min(buffer.length * 2, maxBytes));
+        grown.set(buffer.subarray(0, length));
+        buffer = grown;
+      }
+      const view = buffer.subarray(length);
+      const read = reader.read(view);
+      const n = await Promise.race([read, deadline]);
+      if (n === DEADLINE) {
+        const pending = read.then((m) => (m === null ? null : view.subarray(0, m)));
+        return result(undefined, "deadline passed", false, pending);
+      }
+      if (n === null) return result(undefined, "eof", true);
+      if (n === 0) continue;
+      const before = length;
+      length += n;
+      const verdict = tls
+        ? judgeTls(buffer.subarray(0, length), maxBytes)
+        : judgeHttp(buffer, before, length, maxBytes);
+      if (verdict !== undefined) return result(verdict.name, verdict.reason);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+interface Verdict {
+  name: string | undefined;
+  reason: string | undefined;
+}
+
+function judgeTls(bytes: Uint8Array, maxBytes: number): Verdict | undefined {
+  try {
+    const hello = parseClientHello(bytes, { maxLength: maxBytes });
+    if (hello.kind === "need-more") return undefined;
+    return { name: hello.serverName, reason: hello.reason };
+  } catch (error) {
+    if (error instanceof ClientHelloError) {
+      return { name: undefined, reason: error.reason };
+    }
+    throw error;
+  }
+}
+
+function judgeHttp(
+  buffer: Uint8Array,
+  before: number,
+  length: number,
+  maxBytes: number,
+): Verdict | undefined {
+  // Re-parse only when the new bytes complete a line (or on the first read,
+  // which settles "not HTTP"), so that trickled bytes stay cheap.
+  if (before > 0 && length < maxBytes) {
+    if (buffer.subarray(before, length).indexOf(0x0a) < 0) return undefined;
+  }
+  try {
+    const head = parseHttpHead(buffer.subarray(0, length), { maxLength: maxBytes });
+    if (head.kind === "need-more") return undefined;
+    return { name: head.host, reason: head.reason };
+  } catch (error) {
+    if (error instanceof HttpHeadError) {
+      return { name: undefined, reason: error.reason };
+    }
+    throw error;
+  }
+}
