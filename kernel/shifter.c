@@ -202,11 +202,15 @@ static void shifter_gc(struct work_struct *work)
 {
 	struct shifter_net *sn = container_of(to_delayed_work(work),
 					      struct shifter_net, gc);
+	bool again;
 
 	spin_lock_bh(&sn->lock);
 	shifter_expire(sn, jiffies);
+	again = sn->count;
 	spin_unlock_bh(&sn->lock);
-	schedule_delayed_work(&sn->gc, SHIFTER_GC_INTERVAL);
+	/* An empty table sleeps until shifter_record() wakes it. */
+	if (again)
+		schedule_delayed_work(&sn->gc, SHIFTER_GC_INTERVAL);
 }
 
 static void shifter_record(struct shifter_net *sn,
@@ -240,6 +244,8 @@ static void shifter_record(struct shifter_net *sn,
 	sn->count++;
 	spin_unlock_bh(&sn->lock);
 	atomic64_inc(&sn->recorded);
+	/* A no-op while the expiry work is already queued. */
+	schedule_delayed_work(&sn->gc, SHIFTER_GC_INTERVAL);
 }
 
 static void shifter_forget(struct shifter_net *sn,
@@ -632,7 +638,6 @@ static int __net_init shifter_net_init(struct net *net)
 				    ARRAY_SIZE(shifter_hook_ops));
 	if (ret)
 		goto out_free_buckets;
-	schedule_delayed_work(&sn->gc, SHIFTER_GC_INTERVAL);
 	return 0;
 
 out_free_buckets:
