@@ -121,6 +121,32 @@ interface RunContext {
   seen: Set<string>;
 }
 
+/** Busy and total jiffies of all CPUs, from `/proc/stat`. */
+async function cpuJiffies(): Promise<{ busy: number; total: number }> {
+  const line = (await Deno.readTextFile("/proc/stat")).split("\n")[0] ?? "";
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  // idle and iowait are fields 4 and 5.
+  return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total };
+}
+
+/**
+ * Waits, at most `maxMs`, for a 500 ms window in which the machine is less
+ * than 25% busy: the bench is idle here, so what runs is someone else's.
+ *
+ * @returns the busy percentage of the last window
+ */
+async function quietGate(maxMs: number): Promise<number> {
+  const deadline = Date.now() + maxMs;
+  for (;;) {
+    const a = await cpuJiffies();
+    await sleep(500);
+    const b = await cpuJiffies();
+    const pct = 100 * (b.busy - a.busy) / Math.max(1, b.total - a.total);
+    if (pct < 25 || Date.now() >= deadline) return Math.round(pct);
+  }
+}
+
 /** Measures one path once; a fresh redirector for every call. */
 async function measure(ctx: RunContext, path: PathName): Promise<Sample> {
   const spec = PATHS[path];
@@ -128,7 +154,9 @@ async function measure(ctx: RunContext, path: PathName): Promise<Sample> {
   if (!spec.start) target.proxy = `127.0.0.1:${ctx.upstreamPort}`;
   const { ns, helpers, opts } = ctx;
   const s: Sample = {};
-  // Other load on the machine shows up as noise: keep it with the sample.
+  // Other load on the machine shows up as noise: wait a little for a quiet
+  // moment, and keep what was seen with the sample.
+  s.others_busy_pct = await quietGate(5000);
   const loadavg = await Deno.readTextFile("/proc/loadavg");
   s.loadavg_1m = Number(loadavg.split(" ")[0]);
   await using svc = spec.start
