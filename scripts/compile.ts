@@ -23,6 +23,9 @@ const PERMISSIONS = [
   "--allow-read",
   "--allow-env",
   "--allow-sys",
+  // A small young generation: idle tunnels cost ~40% less RSS (measured:
+  // 25 -> 15 KiB per tunnel) for a few percent more CPU per connection.
+  "--v8-flags=--max-semi-space-size=2",
 ];
 
 async function sh(cmd: string, args: string[], cwd = root): Promise<boolean> {
