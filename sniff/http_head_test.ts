@@ -1,0 +1,154 @@
+import { deepStrictEqual as assertEquals, strictEqual } from "node:assert/strict";
+import fc from "fast-check";
+import { HttpHeadError, parseHttpHead } from "./http_head.ts";
+import { captureFirstBytes, hasCommand, spawnQuiet } from "./_capture.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function head(text: string) {
+  const parsed = parseHttpHead(encoder.encode(text));
+  if (parsed.kind !== "head") throw new Error("expected a complete head");
+  return parsed;
+}
+
+function reasonOf(text: string | Uint8Array, maxLength?: number): string {
+  const bytes = typeof text === "string" ? encoder.encode(text) : text;
+  try {
+    parseHttpHead(bytes, maxLength === undefined ? {} : { maxLength });
+  } catch (error) {
+    if (error instanceof HttpHeadError) return error.reason;
+    throw error;
+  }
+  throw new Error("expected an HttpHeadError");
+}
+
+Deno.test("parseHttpHead() takes the Host without its port, lower-cased", () => {
+  for (
+    const [value, host] of [
+      ["site.test", "site.test"],
+      ["Site.Test:8080", "site.test"],
+      ["site.test:80", "site.test"],
+      ["  site.test \t", "site.test"],
+      ["site.test.", "site.test"],
+    ]
+  ) {
+    const text = `GET /x?y HTTP/1.1\r\nUser-Agent: t\r\nhOsT:${value}\r\nAccept: */*\r\n\r\n`;
+    const parsed = head(text);
+    strictEqual(parsed.host, host, value);
+    strictEqual(parsed.length, encoder.encode(text).length);
+  }
+});
+
+Deno.test("parseHttpHead() accepts bare LF line ends and ignores the body", () => {
+  const parsed = head("POST / HTTP/1.0\nHost: a.test\n\nbody bytes");
+  strictEqual(parsed.host, "a.test");
+  strictEqual(parsed.length, "POST / HTTP/1.0\nHost: a.test\n\n".length);
+});
+
+Deno.test("parseHttpHead() falls back with a reason for missing or hostile hosts", () => {
+  const cases: [string, string][] = [
+    ["GET / HTTP/1.0\r\n\r\n", "no Host"],
+    ["GET / HTTP/1.1\r\nHost: 192.0.2.1:80\r\n\r\n", "invalid name: IP literal"],
+    ["GET / HTTP/1.1\r\nHost: [2001:db8::1]:80\r\n\r\n", "invalid name: IP literal"],
+    ["GET / HTTP/1.1\r\nHost: a.test:80:80\r\n\r\n", "invalid name: contains a colon"],
+    ["GET / HTTP/1.1\r\nHost: a.test:http\r\n\r\n", "invalid name: contains a colon"],
+    ["GET / HTTP/1.1\r\nHost: a.test\rX-Injected: 1\r\n\r\n", "invalid name: contains CR"],
+    ["GET / HTTP/1.1\r\nHost: a test\r\n\r\n", "invalid name: contains a space"],
+    ["GET / HTTP/1.1\r\nHost: a\0b\r\n\r\n", "invalid name: contains NUL"],
+    ["GET / HTTP/1.1\r\nHost: \r\n\r\n", "invalid name: empty"],
+    [`GET / HTTP/1.1\r\nHost: ${"a.".repeat(127)}a\r\n\r\n`, "invalid name: longer than 253 bytes"],
+  ];
+  for (const [text, reason] of cases) {
+    const parsed = head(text);
+    strictEqual(parsed.host, undefined, JSON.stringify(text));
+    strictEqual(parsed.reason, reason, JSON.stringify(text));
+  }
+});
+
+Deno.test("parseHttpHead() refuses non-HTTP, two Hosts, folding and oversize heads", () => {
+  const cases: [string | Uint8Array, string][] = [
+    [new Uint8Array([22, 3, 1, 0, 200]), "not HTTP"],
+    [" GET / HTTP/1.1\r\n", "not HTTP"],
+    ["GET\r\n", "not HTTP"],
+    ["GET / HTTP/2.0\r\n\r\n", "not HTTP"],
+    ["GET /a b HTTP/1.1\r\n\r\n", "not HTTP"],
+    ["SSH-2.0-OpenSSH_9.2\r\n", "not HTTP"],
+    ["GET / HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n", "two Host headers"],
+    ["GET / HTTP/1.1\r\nHost: a.test\r\n b.test\r\n\r\n", "obsolete line folding"],
+    ["GET / HTTP/1.1\r\n\rX", "bare CR"],
+  ];
+  for (const [text, reason] of cases) strictEqual(reasonOf(text), reason, JSON.stringify(text));
+  const long = `GET / HTTP/1.1\r\nX: ${"y".repeat(200)}\r\n`;
+  strictEqual(reasonOf(long, 100), "HTTP head too large");
+  strictEqual(reasonOf(long + "\r\n", 100), "HTTP head too large");
+});
+
+Deno.test("parseHttpHead() asks for more at every prefix of a head", () => {
+  const text = encoder.encode("GET / HTTP/1.1\r\nHost: a.test\r\nAccept: */*\r\n\r\n");
+  for (let n = 0; n < text.length; n++) {
+    strictEqual(parseHttpHead(text.subarray(0, n)).kind, "need-more", `prefix ${n}`);
+  }
+});
+
+Deno.test("parseHttpHead() fuzz: arbitrary bytes only ever throw HttpHeadError", () => {
+  const bytes = fc.oneof(
+    fc.uint8Array({ maxLength: 1024 }),
+    fc.string({ unit: fc.constantFrom(..."GET /HTTP1.\r\n:HostaZ9- \0"), maxLength: 300 })
+      .map((s) => encoder.encode(s)),
+    fc.tuple(fc.string({ maxLength: 100 }), fc.string({ maxLength: 40 }))
+      .map(([v, h]) => encoder.encode(`GET / HTTP/1.1\r\nHost: ${h}\r\nX: ${v}\r\n\r\n`)),
+  );
+  fc.assert(
+    fc.property(bytes, (input) => {
+      try {
+        const parsed = parseHttpHead(input);
+        if (parsed.kind === "head" && parsed.host !== undefined) {
+          return /^[a-z0-9.-]{1,253}$/.test(parsed.host) && !/^[0-9.]+$/.test(parsed.host);
+        }
+        return true;
+      } catch (error) {
+        return error instanceof HttpHeadError;
+      }
+    }),
+    { numRuns: 20000 },
+  );
+});
+
+const haveCurl = await hasCommand("curl");
+if (!haveCurl) console.log("SKIP curl capture: curl not on PATH");
+
+Deno.test({
+  name: "parseHttpHead() reads the Host from a real curl request",
+  ignore: !haveCurl,
+  async fn() {
+    const bytes = await captureFirstBytes(
+      (port) =>
+        Promise.resolve(
+          spawnQuiet("curl", [
+            "-s",
+            "--max-time",
+            "10",
+            "--resolve",
+            `site.test:${port}:127.0.0.1`,
+            `http://site.test:${port}/path`,
+          ]),
+        ),
+      {
+        complete: (b) => {
+          try {
+            return parseHttpHead(b).kind === "head";
+          } catch {
+            return true;
+          }
+        },
+      },
+    );
+    const parsed = parseHttpHead(bytes);
+    assertEquals(parsed.kind === "head" && [parsed.host, parsed.length], [
+      "site.test",
+      bytes.length,
+    ]);
+    strictEqual(decoder.decode(bytes).startsWith("GET /path HTTP/1.1\r\n"), true);
+  },
+});

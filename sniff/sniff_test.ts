@@ -1,0 +1,184 @@
+import {
+  deepStrictEqual as assertEquals,
+  ok as assert,
+  rejects,
+  strictEqual,
+} from "node:assert/strict";
+import { sniff } from "./sniff.ts";
+import { buildClientHello, concat, scriptedReader } from "./_testing.ts";
+
+const encoder = new TextEncoder();
+
+function bytewise(bytes: Uint8Array): Uint8Array[] {
+  return Array.from(bytes, (b) => new Uint8Array([b]));
+}
+
+Deno.test("sniff() takes the SNI and hands back every byte read", async () => {
+  const hello = buildClientHello({ serverNames: ["Site.Test"] });
+  const result = await sniff(scriptedReader([hello]), "tls");
+  assertEquals(
+    { ...result, head: [...result.head] },
+    {
+      name: "site.test",
+      source: "sni",
+      reason: undefined,
+      head: [...hello],
+      pending: undefined,
+      eof: false,
+    },
+  );
+});
+
+Deno.test("sniff() reassembles a ClientHello sent one byte per read across tiny records", async () => {
+  const hello = buildClientHello({ serverNames: ["slow.test"], recordSize: 7 });
+  const result = await sniff(scriptedReader(bytewise(hello)), "tls");
+  strictEqual(result.name, "slow.test");
+  assertEquals(result.head, hello);
+});
+
+Deno.test("sniff() stops at the end of the ClientHello and keeps what came with it", async () => {
+  const hello = buildClientHello({ serverNames: ["a.test"] });
+  const extra = new Uint8Array([23, 3, 3, 0, 1, 0]);
+  const result = await sniff(scriptedReader([concat([hello, extra])]), "tls");
+  strictEqual(result.name, "a.test");
+  assertEquals(result.head, concat([hello, extra]));
+});
+
+Deno.test("sniff() takes the HTTP Host without its port", async () => {
+  const text = encoder.encode("GET / HTTP/1.1\r\nHost: Site.Test:8080\r\n\r\nbody");
+  const result = await sniff(scriptedReader(bytewise(text)), "http");
+  strictEqual(result.name, "site.test");
+  strictEqual(result.source, "host");
+  // One byte per read: the head ends before "body" arrives.
+  assertEquals(result.head, text.subarray(0, text.length - 4));
+});
+
+Deno.test("sniff() falls back with a reason and keeps the bytes", async (t) => {
+  const cases: [string, "tls" | "http", Uint8Array, string][] = [
+    ["no SNI", "tls", buildClientHello({}), "no SNI"],
+    ["not TLS", "tls", encoder.encode("GET / HTTP/1.1\r\n"), "not TLS"],
+    ["not HTTP", "http", buildClientHello({ serverNames: ["a.test"] }), "not HTTP"],
+    [
+      "hostile SNI",
+      "tls",
+      buildClientHello({ serverNames: ["a.test\r\nX-Injected: 1"] }),
+      "invalid name: contains CR",
+    ],
+    [
+      "two server names",
+      "tls",
+      buildClientHello({ serverNames: ["a.test", "b.test"] }),
+      "two host_name entries",
+    ],
+    ["no Host", "http", encoder.encode("GET / HTTP/1.0\r\n\r\n"), "no Host"],
+  ];
+  for (const [what, protocol, bytes, reason] of cases) {
+    await t.step(what, async () => {
+      const result = await sniff(scriptedReader([bytes], { hang: true }), protocol, {
+        deadlineMs: 10_000,
+      });
+      strictEqual(result.name, undefined);
+      strictEqual(result.source, "none");
+      strictEqual(result.reason, reason);
+      assertEquals(result.head, bytes);
+      strictEqual(result.pending, undefined);
+    });
+  }
+});
+
+Deno.test("sniff() reports eof when the client closes before the name", async () => {
+  const hello = buildClientHello({ serverNames: ["a.test"] });
+  const result = await sniff(scriptedReader([hello.subarray(0, 20)]), "tls");
+  strictEqual(result.reason, "eof");
+  strictEqual(result.eof, true);
+  assertEquals(result.head, hello.subarray(0, 20));
+  const empty = await sniff(scriptedReader([]), "http");
+  assertEquals([empty.reason, empty.eof, empty.head.length], ["eof", true, 0]);
+});
+
+Deno.test("sniff() caps the bytes read: ClientHello too large, HTTP head too large", async () => {
+  const hello = buildClientHello({ serverNames: ["a.test"], padding: 5000 });
+  const tls = await sniff(scriptedReader([hello]), "tls", { maxBytes: 4096 });
+  strictEqual(tls.reason, "ClientHello too large");
+  assert(tls.head.length <= 4096);
+  // A declared length under the cap but records that never end.
+  const records = buildClientHello({ serverNames: ["a.test"], padding: 3000, recordSize: 1 });
+  const capped = await sniff(scriptedReader([records]), "tls", { maxBytes: 4096 });
+  strictEqual(capped.reason, "ClientHello too large");
+  strictEqual(capped.head.length, 4096);
+  const head = encoder.encode(`GET / HTTP/1.1\r\nX: ${"y".repeat(20000)}\r\n\r\n`);
+  const http = await sniff(scriptedReader([head]), "http");
+  strictEqual(http.reason, "HTTP head too large");
+  strictEqual(http.head.length, 16384);
+});
+
+Deno.test("sniff() grows its buffer only as needed", async () => {
+  const small = await sniff(scriptedReader([buildClientHello({ serverNames: ["a.test"] })]), "tls");
+  strictEqual(small.head.buffer.byteLength, 4096);
+  const big = buildClientHello({ serverNames: ["big.test"], padding: 40000 });
+  const result = await sniff(scriptedReader([big]), "tls");
+  strictEqual(result.name, "big.test");
+  assertEquals(result.head, big);
+  strictEqual(result.head.buffer.byteLength, 65536);
+});
+
+Deno.test("sniff() rethrows a read error", async () => {
+  const reader = {
+    read(): Promise<number | null> {
+      return Promise.reject(new Deno.errors.ConnectionReset("reset by peer"));
+    },
+  };
+  await rejects(sniff(reader, "tls"), Deno.errors.ConnectionReset);
+});
+
+Deno.test("sniff() at the deadline returns at once and hands over the read in flight", async () => {
+  await using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  await using client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  await using server = await listener.accept();
+  const hello = buildClientHello({ serverNames: ["late.test"] });
+  await client.write(hello.subarray(0, 30));
+  const started = performance.now();
+  const result = await sniff(server, "tls", { deadlineMs: 100 });
+  const elapsed = performance.now() - started;
+  strictEqual(result.reason, "deadline passed");
+  strictEqual(result.name, undefined);
+  assert(elapsed >= 90 && elapsed < 1000, `returned after ${elapsed} ms`);
+  assert(result.pending !== undefined);
+  // The rest arrives after the deadline: nothing is lost, nothing reordered.
+  await client.write(hello.subarray(30));
+  const received = [result.head.slice()];
+  let more = await result.pending;
+  while (more !== null) {
+    received.push(more.slice());
+    if (concat(received).length >= hello.length) break;
+    const buffer = new Uint8Array(4096);
+    const n = await server.read(buffer);
+    more = n === null ? null : buffer.subarray(0, n);
+  }
+  assertEquals(concat(received), hello);
+});
+
+Deno.test("sniff() pending resolves to null when the client closes after the deadline", async () => {
+  const reader = scriptedReader([encoder.encode("GET / HT")], { hang: true });
+  const result = await sniff(reader, "http", { deadlineMs: 20 });
+  strictEqual(result.reason, "deadline passed");
+  assertEquals(result.head, encoder.encode("GET / HT"));
+  reader.release();
+  strictEqual(await result.pending, null);
+});
+
+Deno.test("sniff() reads a real connection: name found before the deadline", async () => {
+  await using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  await using client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  await using server = await listener.accept();
+  const hello = buildClientHello({ serverNames: ["real.test"], recordSize: 100 });
+  const sniffing = sniff(server, "tls", { deadlineMs: 5000 });
+  for (let i = 0; i < hello.length; i += 50) {
+    await client.write(hello.subarray(i, i + 50));
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  const result = await sniffing;
+  strictEqual(result.name, "real.test");
+  assertEquals(result.head, hello);
+  strictEqual(result.pending, undefined);
+});
