@@ -8,7 +8,7 @@
  * Skipped, with the reason printed, when qemu, the headers or the build
  * tools are missing, unless `CI=true`: then it fails instead.
  *
- * Environment: `SHIFTER_VM_TIMEOUT` (seconds, default 240) bounds the whole
+ * Environment: `SHIFTER_VM_TIMEOUT` (seconds, default 300) bounds the whole
  * qemu run; `SHIFTER_VM_LOG` keeps the console log at that path.
  *
  * @module
@@ -141,7 +141,7 @@ async function bootOnce(): Promise<VmRun> {
     };
   }
   const [kernel, initrd] = (buildOut.at(-1) ?? "").split(" ");
-  const timeout = Number(Deno.env.get("SHIFTER_VM_TIMEOUT") ?? "240");
+  const timeout = Number(Deno.env.get("SHIFTER_VM_TIMEOUT") ?? "300");
   const watchdog = Math.max(30, timeout - 20);
   const bootStart = performance.now();
   const qemu = await new Deno.Command("timeout", {

@@ -507,7 +507,7 @@ async function main(): Promise<void> {
   });
 
   await check("fin_before_lookup_kept_for_grace", async () => {
-    setParam("fin_grace_ms", "1000");
+    setParam("fin_grace_ms", "3000");
     try {
       const held = await HeldConnection.open(CLIENT_NS, "10.9.1.1", 80, 41013, "fin");
       const conn = await acceptor.next();
@@ -516,14 +516,14 @@ async function main(): Promise<void> {
       await held.release();
       const r = nl.lookup("10.9.0.2:41013");
       conn.close();
-      await sleep(2300);
+      await sleep(4500);
       let code = "found";
       try {
         nl.lookup("10.9.0.2:41013");
       } catch (err) {
         code = err instanceof ShifterNetlinkError ? err.code : String(err);
       }
-      assert(code === "ENOENT", `still ${code} 2.3 s after FIN with fin_grace_ms=1000`);
+      assert(code === "ENOENT", `still ${code} 4.5 s after FIN with fin_grace_ms=3000`);
       return `found ${r.hostname}:${r.port} after the FIN, ENOENT once fin_grace_ms passed`;
     } finally {
       setParam("fin_grace_ms", "2000");
@@ -643,7 +643,7 @@ async function main(): Promise<void> {
   });
 
   await check("ttl_expiry", async () => {
-    setParam("ttl", "2");
+    setParam("ttl", "3");
     try {
       const before = nl.stats().expired;
       await must(
@@ -658,17 +658,22 @@ async function main(): Promise<void> {
       );
       const r = nl.lookup("10.9.0.2:42000");
       assert(r.hostname === "10.9.3.1", `lookup gave ${r.hostname}`);
-      await sleep(3500);
+      await sleep(4000);
       let code = "found";
       try {
         nl.lookup("10.9.0.2:42000");
       } catch (err) {
         code = err instanceof ShifterNetlinkError ? err.code : String(err);
       }
-      const expired = nl.stats().expired - before;
-      assert(code === "ENOENT", `after 3.5 s with ttl=2: ${code}`);
+      // The expiry work runs once a second: give a loaded VM some slack.
+      let expired = nl.stats().expired - before;
+      for (let i = 0; i < 50 && expired < 1n; i++) {
+        await sleep(100);
+        expired = nl.stats().expired - before;
+      }
+      assert(code === "ENOENT", `after 4 s with ttl=3: ${code}`);
       assert(expired >= 1n, `expired counter rose by ${expired}`);
-      return `found at ${r.ageMs} ms, ENOENT after 3.5 s with ttl=2, expired +${expired}`;
+      return `found at ${r.ageMs} ms, ENOENT after 4 s with ttl=3, expired +${expired}`;
     } finally {
       setParam("ttl", "120");
     }
