@@ -37,6 +37,10 @@ function describe(config: DaemonConfig): string {
     `drain-timeout: ${config.drainTimeoutMs} ms`,
     `hold-down: ${config.holdDownMs} ms`,
     `max-connections: ${config.maxConnections}`,
+    `tls-ports: ${[...config.tlsPorts].join(",") || "none"}`,
+    `http-ports: ${[...config.httpPorts].join(",") || "none"}`,
+    `connect-by: ${config.connectBy}`,
+    `sniff-timeout: ${config.sniffTimeoutMs} ms`,
     `log: ${config.logFormat}, ${config.logLevel}`,
   ].join("\n");
 }
@@ -65,6 +69,10 @@ async function runDaemon(config: DaemonConfig): Promise<number> {
       idleTimeoutMs: config.idleTimeoutMs,
       maxConnections: config.maxConnections,
       holdDownMs: config.holdDownMs,
+      tlsPorts: config.tlsPorts,
+      httpPorts: config.httpPorts,
+      connectBy: config.connectBy,
+      sniffTimeoutMs: config.sniffTimeoutMs,
     });
     log.info(
       "Shifter {version} listening on {listen}, upstream {upstream}, resolver {resolver}",

@@ -11,6 +11,7 @@ import denoJson from "../deno.json" with { type: "json" };
 import { type HostPort, parseHostPort } from "../resolvers/address.ts";
 import { AUTO, BUILTIN_RESOLVERS } from "../resolvers/registry.ts";
 import { parseUpstream, type Upstream } from "../relay/upstream.ts";
+import { CONNECT_BY, type ConnectBy } from "../relay/server.ts";
 import { parseDuration } from "./duration.ts";
 import { LOG_FORMATS, type LogFormat } from "./log.ts";
 
@@ -37,6 +38,14 @@ export interface DaemonConfig {
   holdDownMs: number;
   /** @default {4096} */
   maxConnections: number;
+  /** @default {[443]} */
+  tlsPorts: Set<number>;
+  /** @default {[80]} */
+  httpPorts: Set<number>;
+  /** @default {"name"} */
+  connectBy: ConnectBy;
+  /** @default {3000} */
+  sniffTimeoutMs: number;
   /** @default {"text"} */
   logFormat: LogFormat;
   /** @default {"info"} */
@@ -76,6 +85,19 @@ function positiveInt(what: string) {
       );
     }
     return +text;
+  };
+}
+
+function portList(what: string) {
+  return (text: string): Set<number> => {
+    const ports = new Set<number>();
+    for (const part of text.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
+      if (!/^[0-9]{1,5}$/.test(part) || +part < 1 || +part > 65535) {
+        throw new TypeError(`${what} "${text}" is not a comma-separated list of ports`);
+      }
+      ports.add(+part);
+    }
+    return ports;
   };
 }
 
@@ -145,6 +167,30 @@ function buildProgram() {
       positiveInt("--max-connections"),
       4096,
     )
+    .option(
+      "--tls-ports <list>",
+      "destination ports whose TLS ClientHello (SNI) names the CONNECT target; empty for none",
+      portList("--tls-ports"),
+      new Set([443]),
+    )
+    .option(
+      "--http-ports <list>",
+      "destination ports whose HTTP Host header names the CONNECT target; empty for none",
+      portList("--http-ports"),
+      new Set([80]),
+    )
+    .addOption(
+      new Option(
+        "--connect-by <how>",
+        "CONNECT by the sniffed name (else the address), always by ip, or by name only when it resolves to the original address",
+      ).choices(CONNECT_BY).default("name" as ConnectBy),
+    )
+    .option(
+      "--sniff-timeout <duration>",
+      "time to wait for the ClientHello or request head",
+      duration("--sniff-timeout"),
+      3000,
+    )
     .addOption(
       new Option("--log-format <format>", "log line format").choices(
         LOG_FORMATS,
@@ -204,6 +250,10 @@ function toConfig(
     drainTimeoutMs: opts.drainTimeout,
     holdDownMs: opts.holdDown,
     maxConnections: opts.maxConnections,
+    tlsPorts: opts.tlsPorts,
+    httpPorts: opts.httpPorts,
+    connectBy: opts.connectBy,
+    sniffTimeoutMs: opts.sniffTimeout,
     logFormat: opts.logFormat,
     logLevel: level,
     check: opts.check === true,

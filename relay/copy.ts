@@ -37,7 +37,7 @@ export type RelayEnd =
  * @param client The accepted connection.
  * @param upstream The tunnel.
  * @param state Counters and activity stamp; `closeReason` stops it.
- * @param early Bytes already read from the client (sniffed), sent first.
+ * @param early What was already read from the client (sniffed), sent first.
  * @param earlyDown Bytes already read from the upstream, sent first.
  * @returns Why it ended.
  */
@@ -45,19 +45,32 @@ export async function relay(
   client: Deno.TcpConn,
   upstream: Deno.TcpConn,
   state: RelayState,
-  early?: readonly Uint8Array[],
+  early?: ClientPrefix,
   earlyDown?: Uint8Array,
 ): Promise<RelayEnd> {
   const pair: Pair = { client, upstream, state, eofs: 0, failed: undefined };
   await Promise.all([
     pump(pair, true, early),
-    pump(pair, false, earlyDown ? [earlyDown] : undefined),
+    pump(pair, false, earlyDown ? { head: earlyDown, pending: undefined, eof: false } : undefined),
   ]);
   if (pair.failed === undefined) {
     closeQuietly(client);
     closeQuietly(upstream);
   }
   return state.closeReason ?? pair.failed ?? "done";
+}
+
+/**
+ * Bytes a direction already read before the relay started (a sniffed
+ * ClientHello, bytes after the CONNECT reply), forwarded first.
+ */
+export interface ClientPrefix {
+  /** Bytes read so far. */
+  head: Uint8Array;
+  /** A read still in flight: its bytes, or `null` at end of stream. */
+  pending: Promise<Uint8Array | null> | undefined;
+  /** The source already reached end of stream. */
+  eof: boolean;
 }
 
 /** The two connections of one relay and what both directions share. */
@@ -85,7 +98,7 @@ function fail(pair: Pair, end: RelayEnd): void {
 async function pump(
   pair: Pair,
   up: boolean,
-  early: readonly Uint8Array[] | undefined,
+  early: ClientPrefix | undefined,
 ): Promise<void> {
   const src = up ? pair.client : pair.upstream;
   const dst = up ? pair.upstream : pair.client;
@@ -93,15 +106,20 @@ async function pump(
   let buf = takeBuffer(MIN_BUFFER);
   let reading = true;
   try {
+    let eof = false;
     if (early !== undefined) {
       reading = false;
-      for (const chunk of early) {
-        await writeAll(dst, chunk);
-        if (up) state.bytesUp += chunk.length;
-        else state.bytesDown += chunk.length;
+      await forward(dst, state, up, early.head);
+      if (early.pending !== undefined) {
+        reading = true;
+        const more = await early.pending;
+        reading = false;
+        if (more === null) eof = true;
+        else await forward(dst, state, up, more);
       }
+      eof ||= early.eof;
     }
-    for (;;) {
+    while (!eof) {
       reading = true;
       const n = await src.read(buf);
       if (n === null) break;
@@ -132,6 +150,18 @@ async function pump(
   } finally {
     giveBuffer(buf);
   }
+}
+
+async function forward(
+  dst: Deno.TcpConn,
+  state: RelayState,
+  up: boolean,
+  bytes: Uint8Array,
+): Promise<void> {
+  if (bytes.length === 0) return;
+  await writeAll(dst, bytes);
+  if (up) state.bytesUp += bytes.length;
+  else state.bytesDown += bytes.length;
 }
 
 async function writeAll(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {

@@ -12,7 +12,9 @@ import type { AcceptedConnection, Destination, Resolver } from "../resolvers/res
 import { connFd } from "../sys/fd.ts";
 import { resetConn } from "../sys/socket.ts";
 import { coarseNow, tickClock } from "./clock.ts";
-import { relay, type RelayState } from "./copy.ts";
+import { type ClientPrefix, relay, type RelayState } from "./copy.ts";
+import { createNameVerifier, type NameVerifier } from "../sniff/name_verifier.ts";
+import { sniff, type SniffProtocol } from "../sniff/sniff.ts";
 import type { LoopGuard } from "./loop_guard.ts";
 import { openTunnel, type Tunnel, TunnelError } from "./tunnel.ts";
 import { type Upstream, UpstreamPool } from "./upstream.ts";
@@ -37,7 +39,29 @@ export interface ServerOptions {
   maxConnections?: number;
   /** How long a failed upstream is tried only after the others, ms. @default {30000} */
   holdDownMs?: number;
+  /** Destination ports whose ClientHello names the destination. @default {[443]} */
+  tlsPorts?: ReadonlySet<number>;
+  /** Destination ports whose HTTP `Host` names the destination. @default {[80]} */
+  httpPorts?: ReadonlySet<number>;
+  /**
+   * What goes into `CONNECT`: the sniffed `name` (else the address), always
+   * the `ip`, or the name only when it resolves to the original address
+   * (`name-verified`). @default {"name"}
+   */
+  connectBy?: ConnectBy;
+  /** Time to wait for the ClientHello or request head, ms. @default {3000} */
+  sniffTimeoutMs?: number;
+  /** Verifies names for `name-verified`. @default {createNameVerifier()} */
+  nameVerifier?: NameVerifier;
 }
+
+/** The `--connect-by` choices. */
+export const CONNECT_BY = ["name", "ip", "name-verified"] as const;
+/** What goes into `CONNECT`. */
+export type ConnectBy = typeof CONNECT_BY[number];
+
+const DEFAULT_TLS_PORTS: ReadonlySet<number> = new Set([443]);
+const DEFAULT_HTTP_PORTS: ReadonlySet<number> = new Set([80]);
 
 /** Counters, for tests and operators. */
 export interface ServerStats {
@@ -68,6 +92,10 @@ function errorText(error: unknown): string {
 export class Server {
   readonly #options: ServerOptions;
   readonly #pool: UpstreamPool;
+  readonly #tlsPorts: ReadonlySet<number>;
+  readonly #httpPorts: ReadonlySet<number>;
+  readonly #connectBy: ConnectBy;
+  readonly #verifier: NameVerifier | undefined;
   readonly #listeners: Deno.TcpListener[] = [];
   readonly #flights = new Set<Flight>();
   readonly #loops: Promise<void>[] = [];
@@ -83,6 +111,14 @@ export class Server {
     this.#pool = new UpstreamPool(options.upstreams, {
       holdDownMs: options.holdDownMs ?? 30_000,
     });
+    this.#connectBy = options.connectBy ?? "name";
+    // With CONNECT by address, nothing needs the name: do not wait for it.
+    const sniffing = this.#connectBy !== "ip";
+    this.#tlsPorts = sniffing ? options.tlsPorts ?? DEFAULT_TLS_PORTS : new Set();
+    this.#httpPorts = sniffing ? options.httpPorts ?? DEFAULT_HTTP_PORTS : new Set();
+    this.#verifier = this.#connectBy === "name-verified"
+      ? options.nameVerifier ?? createNameVerifier()
+      : undefined;
   }
 
   /** The bound addresses (ports resolved when 0 was asked). */
@@ -219,6 +255,9 @@ export class Server {
       dest: undefined,
       upstream: undefined,
       status: undefined,
+      name: undefined,
+      name_source: "none",
+      name_fallback: undefined,
       bytes_up: 0,
       bytes_down: 0,
       elapsed_ms: 0,
@@ -241,7 +280,7 @@ export class Server {
         resetConn(client);
         return;
       }
-      const target = formatHostPort(dest.hostname, dest.port);
+      let target = formatHostPort(dest.hostname, dest.port);
       fields.dest = target;
       const loop = this.#options.loopGuard.check(dest);
       if (loop !== undefined) {
@@ -249,6 +288,40 @@ export class Server {
         level = "warning";
         resetConn(client);
         return;
+      }
+      let prefix: ClientPrefix | undefined;
+      const protocol: SniffProtocol | undefined = this.#tlsPorts.has(dest.port)
+        ? "tls"
+        : this.#httpPorts.has(dest.port)
+        ? "http"
+        : undefined;
+      if (protocol !== undefined) {
+        let found;
+        try {
+          found = await sniff(client, protocol, {
+            deadlineMs: this.#options.sniffTimeoutMs ?? 3000,
+          });
+        } catch {
+          fields.close = "client-reset";
+          client.close();
+          return;
+        }
+        // Never leave the in-flight read unhandled, whatever happens next.
+        found.pending?.catch(() => {});
+        prefix = found;
+        fields.name = found.name;
+        fields.name_source = found.source;
+        fields.name_fallback = found.reason;
+        if (found.name !== undefined) {
+          const check = this.#verifier === undefined
+            ? undefined
+            : await this.#verifier.verify(found.name, dest.hostname);
+          if (check === undefined || check.ok) {
+            target = formatHostPort(found.name, dest.port);
+          } else {
+            fields.name_fallback = `not verified: ${check.reason ?? "mismatch"}`;
+          }
+        }
       }
       const tunnel = await this.#openAny(target, fields);
       if (tunnel === undefined) {
@@ -264,13 +337,7 @@ export class Server {
         fields.close = f.state.closeReason;
         return;
       }
-      fields.close = await relay(
-        client,
-        tunnel.conn,
-        f.state,
-        undefined,
-        tunnel.early,
-      );
+      fields.close = await relay(client, tunnel.conn, f.state, prefix, tunnel.early);
     } catch (error) {
       fields.close = `error: ${errorText(error)}`;
       level = "warning";
@@ -280,7 +347,7 @@ export class Server {
       fields.bytes_down = f.state.bytesDown;
       fields.elapsed_ms = Math.round(performance.now() - started);
       connLog[level](
-        "{client} -> {dest} via {upstream} status={status} up={bytes_up} down={bytes_down} {elapsed_ms}ms close={close}",
+        "{client} -> {dest} name={name} by={name_source} fallback={name_fallback} via {upstream} status={status} up={bytes_up} down={bytes_down} {elapsed_ms}ms close={close}",
         fields,
       );
     }

@@ -11,7 +11,7 @@ import { createLoopGuard } from "../relay/loop_guard.ts";
 import { startServer } from "../relay/server.ts";
 import { parseUpstream } from "../relay/upstream.ts";
 import type { Resolver } from "../resolvers/resolver.ts";
-import { run, skipUnless, SQUID_REQUIREMENTS } from "./_env.ts";
+import { run, skipUnless, SQUID_REQUIREMENTS, waitFor } from "./_env.ts";
 import { startSquid } from "./_squid.ts";
 import { patternBytes } from "./fixtures/pattern.ts";
 
@@ -150,7 +150,7 @@ Deno.test({
       Deno.errors.ConnectionReset,
     );
     conn.close();
-    assert.ok(squid.accessLog().some((l) => l.includes("TCP_DENIED/403")));
+    await waitFor(() => squid.accessLog().some((l) => l.includes("TCP_DENIED/403")), "403 logged");
   },
 });
 
@@ -198,7 +198,7 @@ Deno.test({
       );
       conn.close();
     }
-    assert.ok(squid.accessLog().some((l) => l.includes("TCP_DENIED/407")));
+    await waitFor(() => squid.accessLog().some((l) => l.includes("TCP_DENIED/407")), "407 logged");
     await Deno.remove(dir, { recursive: true });
   },
 });
