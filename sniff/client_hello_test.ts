@@ -77,9 +77,7 @@ Deno.test("parseClientHello() refuses two host_name entries and two server_name 
     reasonOf(buildClientHello({ serverNames: ["a.test", "b.test"] })),
     "two host_name entries",
   );
-  const sni = buildClientHello({ serverNames: ["a.test"] });
-  const ext = handshakeOf(sni);
-  // The server_name extension as the builder encodes it.
+  // A second server_name extension, as the builder encodes the first.
   const name = new TextEncoder().encode("b.test");
   const data = concat([new Uint8Array([0, name.length + 3, 0, 0, name.length]), name]);
   strictEqual(
@@ -89,7 +87,6 @@ Deno.test("parseClientHello() refuses two host_name entries and two server_name 
     })),
     "two server_name extensions",
   );
-  assert(ext.length > 0);
 });
 
 Deno.test("parseClientHello() skips GREASE and ECH extensions", () => {
@@ -162,17 +159,15 @@ Deno.test("parseClientHello() refuses what is not TLS at once", () => {
 Deno.test("parseClientHello() refuses truncated and overrunning lengths", async (t) => {
   const good = buildClientHello({ serverNames: ["a.test"] });
   const message = handshakeOf(good);
-  const body = message.subarray(4);
   // Offsets inside the body.
   const sessionAt = 34;
   const suitesAt = sessionAt + 1 + 32;
   const compressionAt = suitesAt + 2 + 6;
   const extensionsAt = compressionAt + 2;
   const sniAt = extensionsAt + 2; // first extension: server_name
-  const edit = (f: (b: Uint8Array) => void, fixLength = true) => {
+  const edit = (f: (body: Uint8Array) => void) => {
     const m = message.slice();
     f(m.subarray(4));
-    if (!fixLength) return wrapRecords(m, 16384);
     return wrapRecords(m, 16384);
   };
   const cases: [string, Uint8Array, string][] = [
