@@ -53,7 +53,6 @@ export interface SniffReader {
 
 const DEFAULT_DEADLINE_MS = 3000;
 const INITIAL_BUFFER = 4096;
-const DEADLINE = Symbol("deadline");
 
 /**
  * Read the start of a connection until the TLS `server_name` (for `"tls"`)
@@ -98,8 +97,9 @@ export async function sniff(
     (tls ? DEFAULT_MAX_CLIENT_HELLO : DEFAULT_MAX_HTTP_HEAD);
   const deadlineMs = options?.deadlineMs ?? DEFAULT_DEADLINE_MS;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<typeof DEADLINE>((resolve) => {
-    timer = setTimeout(() => resolve(DEADLINE), deadlineMs);
+  // Settles to `undefined`, which no read returns.
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, deadlineMs);
   });
   let buffer = new Uint8Array(Math.min(INITIAL_BUFFER, maxBytes));
   let length = 0;
@@ -129,7 +129,7 @@ export async function sniff(
       const view = buffer.subarray(length);
       const read = reader.read(view);
       const n = await Promise.race([read, deadline]);
-      if (n === DEADLINE) {
+      if (n === undefined) {
         const pending = read.then((m) => (m === null ? null : view.subarray(0, m)));
         return result(undefined, "deadline passed", false, pending);
       }
@@ -143,7 +143,7 @@ export async function sniff(
       if (verdict !== undefined) return result(verdict.name, verdict.reason);
     }
   } finally {
-    clearTimeout(timer);
+    if (timer !== undefined) clearTimeout(timer);
   }
 }
 
