@@ -52,6 +52,8 @@ export interface SniffReader {
 }
 
 const DEFAULT_DEADLINE_MS = 3000;
+// setTimeout() fires at once for delays that do not fit in 32 bits.
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const INITIAL_BUFFER = 4096;
 
 /**
@@ -69,6 +71,9 @@ const INITIAL_BUFFER = 4096;
  * @param protocol What the port carries.
  * @param options Deadline and size cap.
  * @returns The name or the reason there is none, and the bytes read.
+ * @throws {TypeError} for an unknown `protocol`.
+ * @throws {RangeError} for a `deadlineMs` outside 0 to 2^31 - 1 or a
+ *   `maxBytes` that is not a positive integer.
  * @throws {unknown} whatever `reader.read()` throws, unchanged.
  *
  * @example
@@ -96,6 +101,16 @@ export async function sniff(
   const maxBytes = options?.maxBytes ??
     (tls ? DEFAULT_MAX_CLIENT_HELLO : DEFAULT_MAX_HTTP_HEAD);
   const deadlineMs = options?.deadlineMs ?? DEFAULT_DEADLINE_MS;
+  if (!(deadlineMs >= 0 && deadlineMs <= MAX_TIMER_MS)) {
+    throw new RangeError(
+      `Cannot sniff: deadlineMs must be 0 to ${MAX_TIMER_MS}, got ${deadlineMs}`,
+    );
+  }
+  if (!(Number.isInteger(maxBytes) && maxBytes >= 1)) {
+    throw new RangeError(
+      `Cannot sniff: maxBytes must be a positive integer, got ${maxBytes}`,
+    );
+  }
   let timer: ReturnType<typeof setTimeout> | undefined;
   // Settles to `undefined`, which no read returns.
   const deadline = new Promise<void>((resolve) => {
@@ -171,9 +186,10 @@ function judgeHttp(
   length: number,
   maxBytes: number,
 ): Verdict | undefined {
-  // Re-parse only when the new bytes complete a line (or on the first read,
-  // which settles "not HTTP"), so that trickled bytes stay cheap.
-  if (before > 0 && length < maxBytes) {
+  // Re-parse only when the new bytes complete a line, or while the method
+  // (at most 32 bytes) may still be judged "not HTTP", so that a head
+  // trickled one byte per read stays cheap.
+  if (before > 64 && length < maxBytes) {
     if (buffer.subarray(before, length).indexOf(0x0a) < 0) return undefined;
   }
   try {

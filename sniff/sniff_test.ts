@@ -182,3 +182,21 @@ Deno.test("sniff() reads a real connection: name found before the deadline", asy
   assertEquals(result.head, hello);
   strictEqual(result.pending, undefined);
 });
+
+Deno.test("sniff() refuses bad options with TypeError and RangeError", async () => {
+  const reader = scriptedReader([]);
+  await rejects(sniff(reader, "ftp" as "tls"), TypeError);
+  await rejects(sniff(reader, "tls", { deadlineMs: 2 ** 31 }), RangeError);
+  await rejects(sniff(reader, "tls", { deadlineMs: -1 }), RangeError);
+  await rejects(sniff(reader, "tls", { deadlineMs: NaN }), RangeError);
+  await rejects(sniff(reader, "http", { maxBytes: 0 }), RangeError);
+});
+
+Deno.test("sniff() refuses non-HTTP on an HTTP port as soon as the method is wrong", async () => {
+  const reader = scriptedReader([encoder.encode("G"), new Uint8Array([0, 1, 2])], {
+    hang: true,
+  });
+  const result = await sniff(reader, "http", { deadlineMs: 10_000 });
+  strictEqual(result.reason, "not HTTP");
+  assertEquals(result.head, new Uint8Array([0x47, 0, 1, 2]));
+});
