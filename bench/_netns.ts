@@ -1,6 +1,7 @@
 /**
  * The benchmark's network namespace: loopback only, one address per path and
- * the REDIRECT rules that send the client's traffic to each redirector.
+ * the REDIRECT rule that sends the client's traffic to the redirector under
+ * test.
  *
  * @module
  */
@@ -19,8 +20,6 @@ export interface RedirectRule {
 export interface NetnsOptions {
   /** Extra addresses to put on `lo` (each /32). @default [] */
   addresses?: string[];
-  /** REDIRECT rules for the nat OUTPUT chain. @default [] */
-  rules?: RedirectRule[];
   /** Users whose connections are never redirected. @default ["proxy"] */
   exemptUsers?: string[];
 }
@@ -45,6 +44,7 @@ export async function run(cmd: string, args: string[]): Promise<string> {
 export class Netns {
   #name: string;
   #closed = false;
+  #exempt: string[] = [];
 
   private constructor(name: string) {
     this.#name = name;
@@ -57,10 +57,10 @@ export class Netns {
 
   /**
    * Creates the namespace (deleting a stale one of the same name first),
-   * brings `lo` up, adds the addresses and the REDIRECT rules.
+   * brings `lo` up and adds the addresses.
    *
    * @param name namespace name; must start with `shbench-`
-   * @param options addresses, rules and exempt users
+   * @param options addresses and exempt users
    * @returns the namespace
    * @throws {RangeError} if the name lacks the `shbench-` prefix
    */
@@ -86,31 +86,41 @@ export class Netns {
         "net.ipv4.ip_local_port_range=1024 65535",
       ]);
       await ns.exec("sysctl", ["-q", "-w", "net.ipv4.tcp_tw_reuse=1"]);
-      for (const rule of options.rules ?? []) {
-        const args = [
-          "-t",
-          "nat",
-          "-A",
-          "OUTPUT",
-          "-p",
-          "tcp",
-          "-d",
-          rule.dest,
-          "--dport",
-          String(rule.port),
-        ];
-        // The upstream's own connections to the origin must not loop back.
-        for (const user of options.exemptUsers ?? ["proxy"]) {
-          args.push("-m", "owner", "!", "--uid-owner", user);
-        }
-        args.push("-j", "REDIRECT", "--to-ports", String(rule.toPort));
-        await ns.exec("iptables", args);
-      }
+      ns.#exempt = options.exemptUsers ?? ["proxy"];
     } catch (err) {
       await ns.close();
       throw err;
     }
     return ns;
+  }
+
+  /**
+   * Makes `rule` the only REDIRECT rule. Each redirector start gets a port of
+   * its own: the previous one's accepted sockets linger in TIME_WAIT on its
+   * port, and redsocks then cannot bind it again.
+   *
+   * @param rule where traffic to `dest:port` goes
+   */
+  async redirect(rule: RedirectRule): Promise<void> {
+    await this.exec("iptables", ["-t", "nat", "-F", "OUTPUT"]);
+    const args = [
+      "-t",
+      "nat",
+      "-A",
+      "OUTPUT",
+      "-p",
+      "tcp",
+      "-d",
+      rule.dest,
+      "--dport",
+      String(rule.port),
+    ];
+    // The upstream's own connections to the origin must not loop back.
+    for (const user of this.#exempt) {
+      args.push("-m", "owner", "!", "--uid-owner", user);
+    }
+    args.push("-j", "REDIRECT", "--to-ports", String(rule.toPort));
+    await this.exec("iptables", args);
   }
 
   /** Runs a command inside the namespace to completion. */

@@ -29,6 +29,8 @@ export interface PathContext {
   upstreamPort: number;
   /** Directory for configs and logs. */
   dir: string;
+  /** Port to listen on (the REDIRECT target), new for every start. */
+  port: number;
 }
 
 /** One path under test. */
@@ -37,8 +39,6 @@ export interface PathSpec {
   name: PathName;
   /** Address the client dials; a REDIRECT rule catches it unless direct. */
   dest: string;
-  /** Port the redirector listens on (REDIRECT target); 0 for direct. */
-  listenPort: number;
   /** Starts a fresh redirector; absent for direct. */
   start?: (ctx: PathContext) => Promise<Service>;
 }
@@ -50,7 +50,6 @@ export const PATHS: Record<PathName, PathSpec> = {
   shifter: {
     name: "shifter",
     dest: "10.99.1.1",
-    listenPort: 12345,
     start: (ctx) =>
       Service.start(ctx.ns, "shifter", [
         Deno.execPath(),
@@ -59,19 +58,18 @@ export const PATHS: Record<PathName, PathSpec> = {
         "--cached-only",
         SHIFTER_MOD,
         "--listen",
-        "127.0.0.1:12345",
+        `127.0.0.1:${ctx.port}`,
         "--upstream",
         `http://127.0.0.1:${ctx.upstreamPort}`,
         "--resolver",
         "sockopt",
         "--log-level",
         "warning",
-      ], { log: `${ctx.dir}/shifter.log`, port: 12345 }),
+      ], { log: `${ctx.dir}/shifter.log`, port: ctx.port }),
   },
   redsocks: {
     name: "redsocks",
     dest: "10.99.2.1",
-    listenPort: 12346,
     start: async (ctx) => {
       const conf = `${ctx.dir}/redsocks.conf`;
       await Deno.writeTextFile(
@@ -85,7 +83,7 @@ export const PATHS: Record<PathName, PathSpec> = {
 }
 redsocks {
   local_ip = 127.0.0.1;
-  local_port = 12346;
+  local_port = ${ctx.port};
   ip = 127.0.0.1;
   port = ${ctx.upstreamPort};
   type = http-connect;
@@ -95,11 +93,11 @@ redsocks {
       );
       return Service.start(ctx.ns, "redsocks", ["redsocks", "-c", conf], {
         log: `${ctx.dir}/redsocks.log`,
-        port: 12346,
+        port: ctx.port,
       });
     },
   },
-  direct: { name: "direct", dest: "10.99.3.1", listenPort: 0 },
+  direct: { name: "direct", dest: "10.99.3.1" },
 };
 
 /** Which upstream a run uses. */
