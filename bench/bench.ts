@@ -158,7 +158,7 @@ async function measure(ctx: RunContext, path: PathName): Promise<Sample> {
   const s: Sample = {};
   // Other load on the machine shows up as noise: wait a little for a quiet
   // moment, and keep what was seen with the sample.
-  s.others_busy_pct = await quietGate(5000);
+  s.others_busy_pct = await quietGate(3000);
   const loadavg = await Deno.readTextFile("/proc/loadavg");
   s.loadavg_1m = Number(loadavg.split(" ")[0]);
   let svc: Service | undefined;
