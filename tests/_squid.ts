@@ -49,7 +49,10 @@ export async function startSquid(options: SquidOptions): Promise<Squid> {
       ...(options.extra ?? []),
       "http_access allow all",
       "cache deny all",
-      `access_log stdio:${dir}/access.log`,
+      // Squid's default line, plus the X-Injected request header (header
+      // injection tests): "-" when absent.
+      "logformat shifter %ts.%03tu %6tr %>a %Ss/%03>Hs %<st %rm %ru %[un %Sh/%<a %mt xi=%{X-Injected}>h",
+      `access_log stdio:${dir}/access.log shifter`,
       `cache_log ${dir}/cache.log`,
       `pid_filename ${dir}/squid.pid`,
       `hosts_file ${hosts}`,

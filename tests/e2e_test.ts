@@ -31,6 +31,7 @@ const ignore = skipUnless("end-to-end namespace tests", {
 const MIB = 1024 * 1024;
 const SHIFTER_PORT = 3130,
   HALF_CLOSE_PORT = 3131,
+  VERIFIED_PORT = 3132,
   SQUID_PORT = 3128,
   PASS_PORT = 3129;
 
@@ -49,11 +50,26 @@ interface World {
   passProxy: Deno.ChildProcess;
   shifter: Daemon;
   shifterHalf: Daemon;
+  shifterVerified: Daemon;
 }
 
 let world: World | undefined;
 
-function startShifter(topo: Topology, port: number, upstream: string): Daemon {
+/** Squid on the gateway: names of the test hosts, and a dstdomain ACL. */
+const SQUID_OPTIONS = (topo: Topology) => ({
+  port: SQUID_PORT,
+  netns: topo.gateway,
+  hosts: ["10.77.2.2 site.test blocked.test", "10.77.2.99 wrong.test"],
+  // -n: no reverse DNS for address-only CONNECTs (the test has no DNS server).
+  extra: ["acl blocked dstdomain -n blocked.test", "http_access deny blocked"],
+});
+
+function startShifter(
+  topo: Topology,
+  port: number,
+  upstream: string,
+  extra: string[] = [],
+): Daemon {
   const child = topo.spawn(topo.gateway, [
     Deno.execPath(),
     "run",
@@ -71,6 +87,7 @@ function startShifter(topo: Topology, port: number, upstream: string): Daemon {
     "30s",
     "--drain-timeout",
     "20s",
+    ...extra,
   ], { stdout: "null", stderr: "piped" });
   const lines: string[] = [];
   (async () => {
@@ -132,7 +149,14 @@ async function setup(): Promise<World> {
     cert,
     `${dir}/key.pem`,
   ], { stdout: "null", stderr: "inherit" });
-  const squid = await startSquid({ port: SQUID_PORT, netns: topo.gateway });
+  // The gateway's system resolver (for name-verified) reads this hosts file:
+  // `ip netns exec` mounts /etc/netns/NAME/hosts over /etc/hosts.
+  await Deno.mkdir(`/etc/netns/${topo.gateway}`, { recursive: true });
+  await Deno.writeTextFile(
+    `/etc/netns/${topo.gateway}/hosts`,
+    "127.0.0.1 localhost\n::1 localhost ip6-localhost\n10.77.2.2 site.test\n10.77.2.99 wrong.test\n",
+  );
+  const squid = await startSquid(SQUID_OPTIONS(topo));
   const passProxy = topo.spawn(topo.gateway, [
     Deno.execPath(),
     "run",
@@ -143,6 +167,7 @@ async function setup(): Promise<World> {
   ], { stdout: "null", stderr: "inherit" });
   // Half-close needs an upstream that passes it: Squid 5 ends the tunnel.
   await topo.redirect(HALF_CLOSE_PORT, ["--dport", "7007"]);
+  await topo.redirect(VERIFIED_PORT, ["--dport", "8443"]);
   await topo.redirect(SHIFTER_PORT);
   const shifter = startShifter(
     topo,
@@ -154,10 +179,17 @@ async function setup(): Promise<World> {
     HALF_CLOSE_PORT,
     `http://127.0.0.1:${PASS_PORT}`,
   );
+  const shifterVerified = startShifter(topo, VERIFIED_PORT, `http://127.0.0.1:${SQUID_PORT}`, [
+    "--connect-by",
+    "name-verified",
+    "--tls-ports",
+    "8443",
+  ]);
   await waitFor(
     async () =>
       await listening(topo, SHIFTER_PORT) &&
       await listening(topo, HALF_CLOSE_PORT) &&
+      await listening(topo, VERIFIED_PORT) &&
       await listening(topo, PASS_PORT),
     "Shifter and the pass-through proxy",
     20_000,
@@ -172,7 +204,7 @@ async function setup(): Promise<World> {
     "the origin",
     20_000,
   );
-  return { topo, dir, cert, squid, origin, passProxy, shifter, shifterHalf };
+  return { topo, dir, cert, squid, origin, passProxy, shifter, shifterHalf, shifterVerified };
 }
 
 async function getWorld(): Promise<World> {
@@ -266,12 +298,14 @@ Deno.test({
       w.topo.client,
       "sh",
       "-c",
-      `curl -sS -g --max-time 60 --cacert ${w.cert} 'https://[fd77:2::2]/bytes?n=${MIB}' | sha256sum`,
+      `curl -sS -g --max-time 60 --cacert ${w.cert} 'https://[fd77:2::2]/bytes?n=${MIB}' 2>${w.dir}/v6.err | sha256sum`,
     );
-    assert.equal(out.split(" ")[0], patternSha256(MIB));
-    assert.ok(
-      w.squid.accessLog().some((l) => l.includes("CONNECT [fd77:2::2]:443")),
-    );
+    const why = () =>
+      `curl: ${Deno.readTextFileSync(`${w.dir}/v6.err`)}; shifter: ${
+        logs(w.shifter).filter((l) => String(l.dest).startsWith("[")).map((l) => l.close).join(", ")
+      }`;
+    assert.equal(out.split(" ")[0], patternSha256(MIB), why());
+    assert.ok(w.squid.accessLog().some((l) => l.includes("CONNECT [fd77:2::2]:443")));
   },
 });
 
@@ -362,6 +396,151 @@ Deno.test({
       String(3 * MIB + 17),
     );
     assert.deepEqual(JSON.parse(out), { answer: `got ${3 * MIB + 17}\n` });
+  },
+});
+
+function squidLinesSince(w: World, mark: number): string[] {
+  return w.squid.accessLog().slice(mark);
+}
+
+Deno.test({
+  ...opts,
+  name: "e2e: HTTPS is tunnelled by its TLS server name: Squid logs CONNECT site.test:443",
+  async fn() {
+    const w = await getWorld();
+    const mark = w.squid.accessLog().length;
+    const out = await curl(w, "--resolve", "site.test:443:10.77.2.2", "https://site.test/named");
+    assert.equal(out, "origin: /named\n");
+    await waitFor(
+      () => squidLinesSince(w, mark).some((l) => l.includes("CONNECT site.test:443")),
+      "CONNECT site.test:443 in Squid's log",
+    );
+    const line = logs(w.shifter).find((l) => l.name === "site.test" && l.name_source === "sni");
+    assert.ok(line, "Shifter logs the name and that it came from SNI");
+    assert.equal(line.dest, "10.77.2.2:443");
+  },
+});
+
+Deno.test({
+  ...opts,
+  name:
+    "e2e: HTTP is tunnelled by its Host header (port stripped): Squid logs CONNECT site.test:80",
+  async fn() {
+    const w = await getWorld();
+    const mark = w.squid.accessLog().length;
+    const out = await curl(w, "--resolve", "site.test:80:10.77.2.2", "http://site.test:80/host");
+    assert.equal(out, "origin: /host\n");
+    await waitFor(
+      () => squidLinesSince(w, mark).some((l) => l.includes("CONNECT site.test:80")),
+      "CONNECT site.test:80 in Squid's log",
+    );
+    assert.ok(logs(w.shifter).some((l) => l.name === "site.test" && l.name_source === "host"));
+  },
+});
+
+Deno.test({
+  ...opts,
+  name: "e2e: a client without SNI is tunnelled by address, and the log says why",
+  async fn() {
+    const w = await getWorld();
+    const mark = w.squid.accessLog().length;
+    await curl(w, "https://10.77.2.2/nosni");
+    await waitFor(
+      () => squidLinesSince(w, mark).some((l) => l.includes("CONNECT 10.77.2.2:443")),
+      "CONNECT 10.77.2.2:443 in Squid's log",
+    );
+    const line = logs(w.shifter).findLast((l) => l.dest === "10.77.2.2:443");
+    assert.equal(line?.name_source, "none");
+    assert.match(String(line?.name_fallback), /no SNI|no server_name|no server name/i);
+  },
+});
+
+Deno.test({
+  ...opts,
+  name: "e2e: Squid's dstdomain ACL applies to redirected HTTPS by its server name",
+  async fn() {
+    const w = await getWorld();
+    const r = await new Deno.Command("ip", {
+      args: [
+        "netns",
+        "exec",
+        w.topo.client,
+        "curl",
+        "-sS",
+        "-k",
+        "--max-time",
+        "10",
+        "--resolve",
+        "blocked.test:443:10.77.2.2",
+        "https://blocked.test/",
+      ],
+    }).output();
+    assert.notEqual(r.code, 0, "the blocked domain must not load");
+    await waitFor(
+      () => w.squid.accessLog().some((l) => /TCP_DENIED\/403 .*CONNECT blocked\.test:443/.test(l)),
+      "TCP_DENIED/403 CONNECT blocked.test:443 in Squid's log",
+    );
+  },
+});
+
+Deno.test({
+  ...opts,
+  name: "e2e: name-verified tunnels by a name that resolves to the destination, else by address",
+  async fn() {
+    const w = await getWorld();
+    const mark = w.squid.accessLog().length;
+    const ok = await curl(w, "--resolve", "site.test:8443:10.77.2.2", "https://site.test:8443/v");
+    assert.equal(ok, "origin: /v\n");
+    // wrong.test resolves (on the gateway) to 10.77.2.99, not 10.77.2.2.
+    const bad = await curl(
+      w,
+      "-k",
+      "--resolve",
+      "wrong.test:8443:10.77.2.2",
+      "https://wrong.test:8443/w",
+    );
+    assert.equal(bad, "origin: /w\n");
+    await waitFor(
+      () => {
+        const lines = squidLinesSince(w, mark);
+        return lines.some((l) => l.includes("CONNECT site.test:8443")) &&
+          lines.some((l) => l.includes("CONNECT 10.77.2.2:8443"));
+      },
+      "CONNECT site.test:8443 and CONNECT 10.77.2.2:8443 in Squid's log",
+    );
+    assert.ok(!squidLinesSince(w, mark).some((l) => l.includes("wrong.test")));
+    const mismatch = logs(w.shifterVerified).find((l) => l.name === "wrong.test");
+    assert.match(String(mismatch?.name_fallback), /not verified/);
+  },
+});
+
+Deno.test({
+  ...opts,
+  name: "e2e: a server name with CRLF reaches Squid as an address-only CONNECT, no header injected",
+  async fn() {
+    const w = await getWorld();
+    const mark = w.squid.accessLog().length;
+    await w.topo.exec(
+      w.topo.client,
+      Deno.execPath(),
+      "run",
+      "-A",
+      `${ROOT}tests/fixtures/client.ts`,
+      "hello",
+      "10.77.2.2",
+      "443",
+      JSON.stringify("evil.test\r\nX-Injected: 1"),
+    );
+    await waitFor(
+      () => squidLinesSince(w, mark).some((l) => l.includes("CONNECT 10.77.2.2:443")),
+      "the address-only CONNECT in Squid's log",
+    );
+    const lines = squidLinesSince(w, mark);
+    assert.ok(lines.every((l) => l.endsWith("xi=-")), lines.join("\n"));
+    assert.ok(!lines.some((l) => l.includes("evil")), lines.join("\n"));
+    const line = logs(w.shifter).findLast((l) => l.dest === "10.77.2.2:443");
+    assert.equal(line?.name_source, "none");
+    assert.match(String(line?.name_fallback), /invalid|CR|LF/i);
   },
 });
 
@@ -467,7 +646,7 @@ Deno.test({
       () => logs(w.shifter).some((l) => String(l.close).startsWith("upstream-failed")),
       "upstream-failed log line",
     );
-    w.squid = await startSquid({ port: SQUID_PORT, netns: w.topo.gateway });
+    w.squid = await startSquid(SQUID_OPTIONS(w.topo));
     assert.equal(await curl(w, "https://10.77.2.2/back"), "origin: /back\n");
   },
 });
@@ -534,7 +713,13 @@ Deno.test({
     const w = world;
     world = undefined;
     for (
-      const p of [w.origin, w.passProxy, w.shifterHalf.child, w.shifter.child]
+      const p of [
+        w.origin,
+        w.passProxy,
+        w.shifterHalf.child,
+        w.shifterVerified.child,
+        w.shifter.child,
+      ]
     ) {
       try {
         p.kill("SIGKILL");
@@ -543,6 +728,7 @@ Deno.test({
     }
     await w.squid.stop();
     await w.topo.destroy();
+    await Deno.remove(`/etc/netns/${w.topo.gateway}`, { recursive: true });
     await Deno.remove(w.dir, { recursive: true });
     const left = await run("ip", "netns", "list");
     assert.ok(!left.includes("shtest-"), left);
