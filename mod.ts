@@ -10,6 +10,7 @@
 
 export * from "./resolvers/mod.ts";
 export * from "./relay/mod.ts";
+export * from "./sniff/mod.ts";
 export { main } from "./cli/main.ts";
 
 if (import.meta.main) {
