@@ -46,7 +46,12 @@ function describe(config: DaemonConfig): string {
 }
 
 async function runDaemon(config: DaemonConfig): Promise<number> {
-  await assertFdAccess();
+  try {
+    await assertFdAccess();
+  } catch (error) {
+    log.fatal("Cannot start: {error}", { error: errorText(error) });
+    return 1;
+  }
   let resolver: Resolver;
   try {
     resolver = await openResolver(config.resolver);
