@@ -234,6 +234,21 @@ static struct nl_msg *new_request(struct shifter_nl *h, uint8_t cmd,
 	return msg;
 }
 
+/*
+ * The generic netlink core answers -ENOENT for a family id it does not know:
+ * after rmmod and insmod the module has a new id. Resolve the name again and
+ * say whether the id moved, so that the caller retries once.
+ */
+static int family_moved(struct shifter_nl *h)
+{
+	int id = genl_ctrl_resolve(h->sk, SHIFTER_GENL_NAME);
+
+	if (id < 0 || id == h->family_id)
+		return 0;
+	h->family_id = id;
+	return 1;
+}
+
 int shifter_nl_open(struct shifter_nl **handle, uint32_t timeout_ms)
 {
 	struct shifter_nl *h;
@@ -305,8 +320,9 @@ int shifter_nl_lookup(struct shifter_nl *h, uint32_t family, const void *addr,
 		      uint32_t addr_len, uint32_t port,
 		      struct shifter_nl_dest *out)
 {
-	struct request req = { .parse = parse_dest, .out = out };
+	struct request req;
 	struct nl_msg *msg;
+	int attempt;
 	int ret;
 
 	if (!h)
@@ -319,18 +335,24 @@ int shifter_nl_lookup(struct shifter_nl *h, uint32_t family, const void *addr,
 		return -EINVAL;
 
 	pthread_mutex_lock(&h->lock);
-	ret = -ENOMEM;
-	msg = new_request(h, SHIFTER_CMD_LOOKUP, 0);
-	if (!msg)
-		goto out;
-	if (nla_put_u8(msg, SHIFTER_A_FAMILY, family) < 0 ||
-	    nla_put(msg, SHIFTER_A_SRC_ADDR, addr_len, addr) < 0 ||
-	    nla_put_u16(msg, SHIFTER_A_SRC_PORT, port) < 0) {
-		nlmsg_free(msg);
-		goto out;
+	for (attempt = 0; attempt < 2; attempt++) {
+		ret = -ENOMEM;
+		msg = new_request(h, SHIFTER_CMD_LOOKUP, 0);
+		if (!msg)
+			break;
+		if (nla_put_u8(msg, SHIFTER_A_FAMILY, family) < 0 ||
+		    nla_put(msg, SHIFTER_A_SRC_ADDR, addr_len, addr) < 0 ||
+		    nla_put_u16(msg, SHIFTER_A_SRC_PORT, port) < 0) {
+			nlmsg_free(msg);
+			break;
+		}
+		memset(&req, 0, sizeof(req));
+		req.parse = parse_dest;
+		req.out = out;
+		ret = transact(h, msg, &req);
+		if (ret != -ENOENT || attempt || !family_moved(h))
+			break;
 	}
-	ret = transact(h, msg, &req);
-out:
 	pthread_mutex_unlock(&h->lock);
 	return ret;
 }
@@ -363,8 +385,9 @@ static int parse_stats(struct request *req, struct nlattr **tb)
 
 int shifter_nl_stats(struct shifter_nl *h, struct shifter_nl_stats *out)
 {
-	struct request req = { .parse = parse_stats, .out = out };
+	struct request req;
 	struct nl_msg *msg;
+	int attempt;
 	int ret;
 
 	if (!h)
@@ -372,8 +395,15 @@ int shifter_nl_stats(struct shifter_nl *h, struct shifter_nl_stats *out)
 	if (!out)
 		return -EINVAL;
 	pthread_mutex_lock(&h->lock);
-	msg = new_request(h, SHIFTER_CMD_STATS, 0);
-	ret = msg ? transact(h, msg, &req) : -ENOMEM;
+	for (attempt = 0; attempt < 2; attempt++) {
+		memset(&req, 0, sizeof(req));
+		req.parse = parse_stats;
+		req.out = out;
+		msg = new_request(h, SHIFTER_CMD_STATS, 0);
+		ret = msg ? transact(h, msg, &req) : -ENOMEM;
+		if (ret != -ENOENT || attempt || !family_moved(h))
+			break;
+	}
 	pthread_mutex_unlock(&h->lock);
 	return ret;
 }
@@ -410,8 +440,9 @@ static int parse_entry(struct request *req, struct nlattr **tb)
 int shifter_nl_dump(struct shifter_nl *h, struct shifter_nl_entry *out,
 		    uint32_t max)
 {
-	struct request req = { .parse = parse_entry, .out = out, .max = max };
+	struct request req;
 	struct nl_msg *msg;
+	int attempt;
 	int ret;
 
 	if (!h)
@@ -419,8 +450,16 @@ int shifter_nl_dump(struct shifter_nl *h, struct shifter_nl_entry *out,
 	if (!out && max)
 		return -EINVAL;
 	pthread_mutex_lock(&h->lock);
-	msg = new_request(h, SHIFTER_CMD_DUMP, NLM_F_DUMP);
-	ret = msg ? transact(h, msg, &req) : -ENOMEM;
+	for (attempt = 0; attempt < 2; attempt++) {
+		memset(&req, 0, sizeof(req));
+		req.parse = parse_entry;
+		req.out = out;
+		req.max = max;
+		msg = new_request(h, SHIFTER_CMD_DUMP, NLM_F_DUMP);
+		ret = msg ? transact(h, msg, &req) : -ENOMEM;
+		if (ret != -ENOENT || attempt || !family_moved(h))
+			break;
+	}
 	pthread_mutex_unlock(&h->lock);
 	if (ret < 0)
 		return ret;

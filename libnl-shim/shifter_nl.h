@@ -9,6 +9,10 @@
  * Thread safety: a handle may be shared between threads; each call takes the
  * handle's mutex, so calls on one handle run one after another. Every call
  * that waits for the kernel is bounded by the handle's receive timeout.
+ *
+ * Module reloads: the family gets a new id on each insmod. A request that
+ * the kernel answers with -ENOENT resolves the family again and, when the id
+ * moved, is retried once, so an open handle survives rmmod + insmod.
  */
 #ifndef SHIFTER_NL_H
 #define SHIFTER_NL_H

@@ -1082,6 +1082,8 @@ async function main(): Promise<void> {
   echo6.close();
   resolver.close?.();
   nl.close();
+  // A handle that stays open across rmmod and insmod, as a daemon's would.
+  const survivor = ShifterNetlink.open({ libraryPath: SHIM });
 
   // --- unload under load, last ---
   await check("rmmod_under_load", async () => {
@@ -1170,11 +1172,26 @@ async function main(): Promise<void> {
   });
 
   await check("reload_after_rmmod", async () => {
+    let whileGone = "answered";
+    try {
+      survivor.stats();
+    } catch (err) {
+      whileGone = err instanceof ShifterNetlinkError ? err.code : String(err);
+    }
     await must("insmod", KO);
     const r = await vmtool("lookup", "10.9.0.2", "41001");
     assert(r.out.startsWith("lookup ENOENT"), r.out);
+    // The family has a new id now: the old handle must find it again.
+    const s = survivor.stats();
+    await must("vmtool", "-n", CLIENT_NS, "syn", "10.9.3.1", "80", "41091", "1");
+    const found = survivor.lookup("10.9.0.2:41091");
+    survivor.close();
     await must("rmmod", "shifter");
-    return "insmod again: fresh empty table (ENOENT); rmmod again ok";
+    assert(whileGone === "ENOENT", `stats with the module gone: ${whileGone}`);
+    assert(s.entries === 0n, `fresh table has ${s.entries} entries`);
+    assert(found.hostname === "10.9.3.1", `lookup after reload: ${found.hostname}`);
+    return "module gone: ENOENT on an open handle; insmod again: empty table, the same " +
+      "handle finds the new family id (stats, lookup ok); rmmod again ok";
   });
 
   await check("no_oops", async () => {
