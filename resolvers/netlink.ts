@@ -241,6 +241,7 @@ export interface ShifterTableEntry {
 
 /**
  * An open netlink handle to the Shifter module (owns the native handle).
+ * It survives `rmmod` + `insmod`: the shim finds the family's new id.
  *
  * @example Operator lookup (needs the module and CAP_NET_ADMIN)
  * ```ts ignore
