@@ -79,11 +79,12 @@ export class Netns {
       for (const addr of options.addresses ?? []) {
         await run("ip", ["-n", name, "addr", "add", `${addr}/32`, "dev", "lo"]);
       }
-      // Many short connections in every round: widen the ephemeral range.
+      // Many short connections in every round: widen the ephemeral range,
+      // but keep it above the redirectors' listening ports (20000-29999).
       await ns.exec("sysctl", [
         "-q",
         "-w",
-        "net.ipv4.ip_local_port_range=1024 65535",
+        "net.ipv4.ip_local_port_range=30000 65535",
       ]);
       await ns.exec("sysctl", ["-q", "-w", "net.ipv4.tcp_tw_reuse=1"]);
       ns.#exempt = options.exemptUsers ?? ["proxy"];
