@@ -111,14 +111,15 @@ export type UpstreamKind = "fast" | "squid";
  * @param kind `fast` (bench/upstream.c) or `squid`
  * @param bin path of the fast upstream binary
  * @param dir directory for configs and logs
- * @returns the running upstream and its port
+ * @returns the running upstream, its port and `close()`, which stops it
+ *   and, for Squid, copies its log into `dir`
  */
 export async function startUpstream(
   ns: Netns,
   kind: UpstreamKind,
   bin: string,
   dir: string,
-): Promise<{ service: Service; port: number }> {
+): Promise<{ service: Service; port: number; close: () => Promise<void> }> {
   if (kind === "fast") {
     const port = FAST_UPSTREAM_PORT;
     const service = await Service.start(ns, "upstream", [
@@ -127,11 +128,11 @@ export async function startUpstream(
       String(port),
       "proxy",
     ], { log: `${dir}/upstream.log`, port });
-    return { service, port };
+    return { service, port, close: () => service.close() };
   }
-  // Squid drops to "proxy": its log and pid directory must be writable.
-  const sdir = `${dir}/squid`;
-  await Deno.mkdir(sdir, { recursive: true });
+  // Squid drops to "proxy": its log and pid directory must be writable, and
+  // reachable, which a checkout under /root is not.
+  const sdir = await Deno.makeTempDir({ prefix: "shbench-squid-" });
   const conf = `${sdir}/squid.conf`;
   await Deno.writeTextFile(
     conf,
@@ -155,13 +156,26 @@ logfile_rotate 0
 `,
   );
   await chown(sdir, "proxy");
-  const service = await Service.start(ns, "squid", [
-    "squid",
-    "-N",
-    "-f",
-    conf,
-  ], { log: `${sdir}/stderr.log`, port: SQUID_PORT, timeoutMs: 30000 });
-  return { service, port: SQUID_PORT };
+  const close = async () => {
+    await service?.close();
+    for (const f of ["squid.conf", "cache.log"]) {
+      await Deno.copyFile(`${sdir}/${f}`, `${dir}/${f}`).catch(() => {});
+    }
+    await Deno.remove(sdir, { recursive: true }).catch(() => {});
+  };
+  let service: Service | undefined;
+  try {
+    service = await Service.start(ns, "squid", [
+      "squid",
+      "-N",
+      "-f",
+      conf,
+    ], { log: `${dir}/squid-stderr.log`, port: SQUID_PORT, timeoutMs: 30000 });
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { service, port: SQUID_PORT, close };
 }
 
 async function chown(path: string, user: string): Promise<void> {

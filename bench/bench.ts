@@ -250,7 +250,7 @@ async function runUpstream(
   const dir = `${runDir}/${kind}`;
   await Deno.mkdir(dir, { recursive: true });
   await using up = await startUpstream(ns, kind, helpers.upstream, dir).then(
-    (u) => ({ ...u, [Symbol.asyncDispose]: () => u.service.close() }),
+    (u) => ({ ...u, [Symbol.asyncDispose]: u.close }),
   );
   const ctx: RunContext = {
     ns,
