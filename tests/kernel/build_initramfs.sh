@@ -10,6 +10,8 @@
 #        make libnl-3-dev libnl-genl-3-dev (and network to the Debian archive
 #        on the first run, for the kernel image).
 set -euo pipefail
+# modprobe, depmod and ip live in sbin, which a user's PATH may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=$ROOT/.cache/kernel-vm

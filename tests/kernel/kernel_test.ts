@@ -65,13 +65,13 @@ function which(cmd: string): boolean {
 /** Why the VM suite cannot run here, or undefined when it can. */
 function missing(): string | undefined {
   if (Deno.build.os !== "linux" || Deno.build.arch !== "x86_64") {
-    return "needs Linux on x86_64";
+    return "Linux on x86_64";
   }
   const headers = [...Deno.readDirSync("/usr/src")].some((e) =>
     /^linux-headers-.*-amd64$/.test(e.name)
   );
   if (!headers) {
-    return "no /usr/src/linux-headers-*-amd64 (apt-get install linux-headers-amd64)";
+    return "/usr/src/linux-headers-*-amd64 (linux-headers-amd64)";
   }
   const tools = [
     "qemu-system-x86_64",
@@ -88,22 +88,22 @@ function missing(): string | undefined {
   const absent = tools.filter((t) =>
     !which(t) && !exists(`/usr/sbin/${t}`) && !exists(`/sbin/${t}`)
   );
-  if (absent.length) return `missing tools: ${absent.join(", ")}`;
+  if (absent.length) return `${absent.join(", ")} (see scripts/setup.sh)`;
   if (!exists("/bin/busybox")) {
-    return "no /bin/busybox (apt-get install busybox-static)";
+    return "/bin/busybox (busybox-static)";
   }
   if (!exists("/usr/sbin/xtables-legacy-multi")) {
-    return "no xtables-legacy-multi (apt-get install iptables)";
+    return "xtables-legacy-multi (iptables)";
   }
   if (!exists("/usr/include/libnl3/netlink/genl/genl.h")) {
-    return "no libnl headers (apt-get install libnl-3-dev libnl-genl-3-dev)";
+    return "libnl headers (libnl-3-dev libnl-genl-3-dev)";
   }
   return undefined;
 }
 
 const reason = missing();
 const inCi = Deno.env.get("CI") === "true";
-if (reason && !inCi) console.log(`kernel VM suite skipped: ${reason}`);
+if (reason && !inCi) console.log(`SKIP tests/kernel (qemu VM suite): needs ${reason}`);
 
 interface Verdict {
   ok: boolean;
@@ -121,7 +121,7 @@ let vm: Promise<VmRun> | undefined;
 
 async function bootOnce(): Promise<VmRun> {
   if (reason) {
-    throw new Error(`kernel VM suite cannot run (CI=true): ${reason}`);
+    throw new Error(`kernel VM suite cannot run (CI=true): needs ${reason}`);
   }
   const t0 = performance.now();
   const build = await new Deno.Command("bash", {
