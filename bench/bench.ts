@@ -24,7 +24,7 @@ import {
   startUpstream,
   type UpstreamKind,
 } from "./_paths.ts";
-import { latestJson, medians, type Sample, table, targets } from "./_report.ts";
+import { latestJson, median, medians, type Sample, table, targets } from "./_report.ts";
 import { closeAllServices, Service } from "./_service.ts";
 
 /** Benchmark parameters; the defaults are the issue's. */
@@ -403,23 +403,31 @@ async function main(args: string[]): Promise<number> {
         `${RESULTS}${file}`,
         JSON.stringify(latestJson(upstream, med), null, 2) + "\n",
       );
-      text += `\nUpstream: ${upstream}; shifter ${commit}; medians of ${opts.rounds} rounds; ` +
+      const busy = median(
+        Object.values(samples).flat().map((x) => x.others_busy_pct ?? NaN),
+      );
+      const section =
+        `\nUpstream: ${upstream}; shifter ${commit}; medians of ${opts.rounds} rounds; ` +
         `${opts.bytes / GIB} GiB transfers, ${opts.conns} conns at ${opts.concurrency}, ` +
-        `${opts.tunnels} idle tunnels, ${opts.rtts} round trips\n\n` +
+        `${opts.tunnels} idle tunnels, ${opts.rtts} round trips; ` +
+        `others' CPU use before each path: median ${busy}%\n\n` +
         table(med) + "\n\nTargets (shifter vs redsocks):\n" +
         [...targets(med), await pipeToCheck()].map((l) => `  ${l}`).join(
           "\n",
         ) + "\n";
+      console.log(section);
+      text += section;
     }
     const secs = (performance.now() - started) / 1000;
-    text += `\nCommand: deno task bench ${args.join(" ")}\nTotal: ${secs.toFixed(0)} s\n`;
+    const tail = `Command: deno task bench ${args.join(" ")}\nTotal: ${secs.toFixed(0)} s`;
+    text += `\n${tail}\n`;
     await Deno.writeTextFile(
       `${runDir}/raw.json`,
       JSON.stringify(raw, null, 2),
     );
     await Deno.writeTextFile(`${runDir}/table.md`, text);
     await Deno.writeTextFile(`${RESULTS}latest.md`, text);
-    console.log(text);
+    console.log(tail);
   } finally {
     Deno.removeSignalListener("SIGINT", stop);
     Deno.removeSignalListener("SIGTERM", stop);
