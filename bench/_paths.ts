@@ -45,6 +45,21 @@ export interface PathSpec {
 
 const SHIFTER_MOD = new URL("../mod.ts", import.meta.url).pathname;
 
+/**
+ * The `--v8-flags=...` of `deno task start`, so the bench runs Shifter the
+ * way it is deployed (the V8 heap settings change its RSS per tunnel).
+ */
+export const SHIFTER_V8_FLAGS: string[] = (() => {
+  try {
+    const url = new URL("../deno.json", import.meta.url);
+    const cfg = JSON.parse(Deno.readTextFileSync(url));
+    const start = String(cfg?.tasks?.start ?? "");
+    return start.split(/\s+/).filter((a) => a.startsWith("--v8-flags="));
+  } catch {
+    return [];
+  }
+})();
+
 /** The three paths. */
 export const PATHS: Record<PathName, PathSpec> = {
   shifter: {
@@ -56,6 +71,7 @@ export const PATHS: Record<PathName, PathSpec> = {
         "run",
         "-A",
         "--cached-only",
+        ...SHIFTER_V8_FLAGS,
         SHIFTER_MOD,
         "--listen",
         `127.0.0.1:${ctx.port}`,

@@ -21,6 +21,7 @@ import {
   PATH_NAMES,
   type PathName,
   PATHS,
+  SHIFTER_V8_FLAGS,
   startUpstream,
   type UpstreamKind,
 } from "./_paths.ts";
@@ -384,7 +385,11 @@ async function main(args: string[]): Promise<number> {
       String(ORIGIN_PORT),
     ], { log: `${runDir}/origin.log`, port: ORIGIN_PORT });
 
-    const raw: Record<string, unknown> = { commit, options: opts };
+    const raw: Record<string, unknown> = {
+      commit,
+      shifterV8Flags: SHIFTER_V8_FLAGS,
+      options: opts,
+    };
     let text = "";
     for (const kind of opts.upstreams) {
       const samples = await runUpstream(
@@ -406,8 +411,9 @@ async function main(args: string[]): Promise<number> {
       const busy = median(
         Object.values(samples).flat().map((x) => x.others_busy_pct ?? NaN),
       );
+      const flags = SHIFTER_V8_FLAGS.length ? ` (${SHIFTER_V8_FLAGS.join(" ")})` : "";
       const section =
-        `\nUpstream: ${upstream}; shifter ${commit}; medians of ${opts.rounds} rounds; ` +
+        `\nUpstream: ${upstream}; shifter ${commit}${flags}; medians of ${opts.rounds} rounds; ` +
         `${opts.bytes / GIB} GiB transfers, ${opts.conns} conns at ${opts.concurrency}, ` +
         `${opts.tunnels} idle tunnels, ${opts.rtts} round trips; ` +
         `others' CPU use before each path: median ${busy}%\n\n` +
