@@ -46,6 +46,8 @@ export interface BenchOptions {
   upstreams: UpstreamKind[];
   /** Paths to measure. @default all */
   paths: PathName[];
+  /** Names the measured Shifter instead of its git commit. */
+  label?: string;
 }
 
 const NS_NAME = "shbench-gw";
@@ -94,6 +96,9 @@ function parseArgs(args: string[]): BenchOptions {
         break;
       case "--paths":
         o.paths = val.split(",") as PathName[];
+        break;
+      case "--label":
+        o.label = val;
         break;
       default:
         throw new TypeError(`Unknown option ${key}`);
@@ -364,7 +369,7 @@ async function main(args: string[]): Promise<number> {
       log(`cannot cache Shifter's dependencies: ${err}`)
     );
   }
-  const commit = await shifterVersion();
+  const commit = opts.label ?? await shifterVersion();
 
   await using ns = await Netns.create(NS_NAME, {
     addresses: PATH_NAMES.map((p) => PATHS[p].dest),
