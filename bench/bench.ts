@@ -430,7 +430,7 @@ async function main(args: string[]): Promise<number> {
       text += section;
     }
     const secs = (performance.now() - started) / 1000;
-    const tail = `Command: deno task bench ${args.join(" ")}\nTotal: ${secs.toFixed(0)} s`;
+    const tail = `Command: ${["deno task bench", ...args].join(" ")}\nTotal: ${secs.toFixed(0)} s`;
     text += `\n${tail}\n`;
     await Deno.writeTextFile(
       `${runDir}/raw.json`,
