@@ -1,6 +1,7 @@
 /**
- * Operator commands that talk to the Shifter kernel module: `lookup` and
- * `kernel-stats`. Wired to the netlink resolver's client.
+ * Operator commands that talk to the Shifter kernel module over netlink:
+ * `lookup`, `kernel-stats` and `kernel-dump`. The netlink client is loaded
+ * only when one of them runs.
  *
  * @module
  */
@@ -14,15 +15,7 @@ import type { HostPort } from "../resolvers/address.ts";
  * @returns The exit code: 0 found, 1 not found or module unavailable.
  */
 export async function lookup(target: HostPort): Promise<number> {
-  const { lookupCommand } = await import(
-    "../resolvers/netlink.ts"
-  ) as unknown as {
-    lookupCommand?: (t: HostPort) => Promise<number>;
-  };
-  if (lookupCommand === undefined) {
-    console.error("shifter: lookup is not available in this build");
-    return 1;
-  }
+  const { lookupCommand } = await import("../resolvers/netlink.ts");
   return await lookupCommand(target);
 }
 
@@ -32,14 +25,16 @@ export async function lookup(target: HostPort): Promise<number> {
  * @returns The exit code.
  */
 export async function kernelStats(): Promise<number> {
-  const { kernelStatsCommand } = await import(
-    "../resolvers/netlink.ts"
-  ) as unknown as {
-    kernelStatsCommand?: () => Promise<number>;
-  };
-  if (kernelStatsCommand === undefined) {
-    console.error("shifter: kernel-stats is not available in this build");
-    return 1;
-  }
+  const { kernelStatsCommand } = await import("../resolvers/netlink.ts");
   return await kernelStatsCommand();
+}
+
+/**
+ * Print the kernel module's table, one entry a line.
+ *
+ * @returns The exit code.
+ */
+export async function kernelDump(): Promise<number> {
+  const { kernelDumpCommand } = await import("../resolvers/netlink.ts");
+  return await kernelDumpCommand();
 }

@@ -44,7 +44,11 @@ export async function setupLogging(
       stderr: getStreamSink(Deno.stderr.writable, {
         formatter: format === "json"
           ? getJsonLinesFormatter({ properties: "flatten" })
-          : getTextFormatter({ timestamp: "date-time-tz", value: "bare" }),
+          : getTextFormatter({
+            timestamp: "date-time-tz",
+            // Strings bare, absent fields as "-" (as in Squid's logs).
+            value: (v, inspect) => v === undefined ? "-" : typeof v === "string" ? v : inspect(v),
+          }),
       }),
     },
     loggers: [

@@ -14,7 +14,7 @@ import { startServer } from "../relay/server.ts";
 import { assertFdAccess } from "../sys/fd.ts";
 import { closeLogging, setupLogging } from "./log.ts";
 import { type DaemonConfig, parseCommandLine, UsageError, VERSION } from "./options.ts";
-import { kernelStats, lookup } from "./kernel.ts";
+import { kernelDump, kernelStats, lookup } from "./kernel.ts";
 
 const log = getLogger(["shifter"]);
 
@@ -143,6 +143,8 @@ export async function main(args: readonly string[]): Promise<number> {
         return await lookup(invocation.target);
       case "kernel-stats":
         return await kernelStats();
+      case "kernel-dump":
+        return await kernelDump();
     }
   } finally {
     await closeLogging();

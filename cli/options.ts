@@ -59,6 +59,7 @@ export type Invocation =
   | { command: "run"; config: DaemonConfig }
   | { command: "lookup"; target: HostPort; config: DaemonConfig }
   | { command: "kernel-stats"; config: DaemonConfig }
+  | { command: "kernel-dump"; config: DaemonConfig }
   | { command: "print"; text: string };
 
 /** A bad command line: print `message` (one line) and exit 2. */
@@ -216,6 +217,8 @@ Example:
     );
   program.command("kernel-stats")
     .description("print the Shifter kernel module's counters (netlink)");
+  program.command("kernel-dump")
+    .description("print the Shifter kernel module's table of recorded connections (netlink)");
   return program;
 }
 
@@ -323,8 +326,8 @@ export function parseCommandLine(args: readonly string[]): Invocation {
         config,
       };
     }
-    if (sub?.name === "kernel-stats") {
-      return { command: "kernel-stats", config };
+    if (sub?.name === "kernel-stats" || sub?.name === "kernel-dump") {
+      return { command: sub.name, config };
     }
     return { command: "run", config };
   } catch (error) {

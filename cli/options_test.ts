@@ -96,6 +96,7 @@ Deno.test("parseCommandLine() parses the operator commands", () => {
     port: 40000,
   });
   assert.equal(parseCommandLine(["kernel-stats"]).command, "kernel-stats");
+  assert.equal(parseCommandLine(["kernel-dump"]).command, "kernel-dump");
 });
 
 Deno.test("parseCommandLine() prints help and version", () => {
