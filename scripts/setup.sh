@@ -20,18 +20,22 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
     missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: not root, cannot install: ${missing[*]} (tests needing them will skip)" >&2
+  else
+    echo "setup: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # The Debian package starts a system Squid on 3128; the tests run their own.
+    if command -v systemctl >/dev/null && systemctl is-active -q squid 2>/dev/null; then
+      systemctl stop squid || true
+    fi
+  fi
 fi
-if [ "$(id -u)" != 0 ]; then
-  echo "setup: not root, cannot install: ${missing[*]} (tests needing them will skip)" >&2
-  exit 0
-fi
-echo "setup: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The Debian package starts a system Squid on 3128; the tests run their own.
-if command -v systemctl >/dev/null && systemctl is-active -q squid 2>/dev/null; then
-  systemctl stop squid || true
-fi
+
+# The netlink shim, for the resolver's tests and `deno task start`.
+cd "$(dirname "$0")/.."
+make -s -C libnl-shim >/dev/null 2>&1 ||
+  echo "setup: cannot build libnl-shim (needs gcc, libnl-3-dev, libnl-genl-3-dev)" >&2
