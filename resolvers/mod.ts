@@ -20,6 +20,15 @@ export { loadResolverPlugin } from "./plugin.ts";
 export { createSockoptResolver } from "./sockopt.ts";
 export { createLocalResolver } from "./local.ts";
 export {
+  createNetlinkResolver,
+  type ShifterKernelStats,
+  type ShifterLookupResult,
+  ShifterNetlink,
+  ShifterNetlinkError,
+  type ShifterNetlinkOptions,
+  type ShifterTableEntry,
+} from "./netlink.ts";
+export {
   addressFamily,
   formatAddress,
   formatHostPort,
