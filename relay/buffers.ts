@@ -12,14 +12,14 @@
  */
 
 /** The size every relay direction starts with. */
-export const MIN_BUFFER = 512;
+export const MIN_BUFFER = 256;
 const GROWTH = 4;
-/** The size a busy direction grows to (a size class: 128 KiB). */
-export const MAX_BUFFER = MIN_BUFFER * GROWTH ** 4;
+/** The size a busy direction grows to (a size class: 256 KiB). */
+export const MAX_BUFFER = MIN_BUFFER * GROWTH ** 5;
 /** Total bytes the pool keeps for reuse; the rest goes to the GC. */
 const POOL_LIMIT = 8 * 1024 * 1024;
 
-// One free list per size class: 512 B, 2 KiB, 8 KiB, 32 KiB, 128 KiB.
+// One free list per size class: 256 B, 1 KiB, 4 KiB, 16 KiB, 64 KiB, 256 KiB.
 const free = new Map<number, Uint8Array<ArrayBuffer>[]>();
 let pooledBytes = 0;
 

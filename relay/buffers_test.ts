@@ -12,7 +12,7 @@ Deno.test("nextBufferSize() grows while reads fill the buffer, up to the maximum
   let size = MIN_BUFFER;
   const seen = [size];
   while ((size = nextBufferSize(size, size)) !== seen.at(-1)) seen.push(size);
-  assert.deepEqual(seen, [512, 2048, 8192, 32768, 131072]);
+  assert.deepEqual(seen, [256, 1024, 4096, 16384, 65536, 262144]);
   assert.equal(nextBufferSize(MAX_BUFFER, MAX_BUFFER), MAX_BUFFER);
 });
 
