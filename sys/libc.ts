@@ -1,6 +1,6 @@
 /**
  * The few libc calls Shifter needs on sockets Deno owns: `getsockopt` for
- * `SO_ORIGINAL_DST`, `setsockopt`, and `connect(AF_UNSPEC)` to reset.
+ * `SO_ORIGINAL_DST`, and `connect(AF_UNSPEC)` to reset a connection.
  *
  * Loaded once, lazily, so that a daemon that never needs them never opens
  * libc through FFI.
@@ -16,16 +16,6 @@ const symbols = {
       "i32", // int optname
       "buffer", // void *optval
       "buffer", // socklen_t *optlen
-    ],
-    result: "i32", // int: 0 or -1 with errno
-  },
-  setsockopt: {
-    parameters: [
-      "i32", // int sockfd
-      "i32", // int level
-      "i32", // int optname
-      "buffer", // const void *optval
-      "u32", // socklen_t optlen
     ],
     result: "i32", // int: 0 or -1 with errno
   },
@@ -63,16 +53,12 @@ function load(): Deno.DynamicLibrary<typeof symbols>["symbols"] {
   return lib.symbols;
 }
 
-/** Socket option levels and names used by Shifter (Linux values). */
-export const SOL_SOCKET = 1;
-/** `SOL_IP` (`IPPROTO_IP`). */
+/** `SOL_IP` (`IPPROTO_IP`), Linux value. */
 export const SOL_IP = 0;
 /** `SOL_IPV6` (`IPPROTO_IPV6`). */
 export const SOL_IPV6 = 41;
 /** `SO_ORIGINAL_DST` and `IP6T_SO_ORIGINAL_DST` share the value 80. */
 export const SO_ORIGINAL_DST = 80;
-/** `SO_LINGER`. */
-export const SO_LINGER = 13;
 
 // errno is read right after the call on the same thread: FFI calls are
 // synchronous here, so nothing can run in between.
@@ -114,24 +100,5 @@ const AF_UNSPEC_ADDR = new Uint8Array(16);
  */
 export function disconnect(fd: number): number {
   const rc = load().connect(fd, AF_UNSPEC_ADDR, AF_UNSPEC_ADDR.byteLength);
-  return rc === 0 ? 0 : -errno();
-}
-
-/**
- * `setsockopt(2)`.
- *
- * @param fd The socket's file descriptor.
- * @param level The option level.
- * @param name The option name.
- * @param value The option value.
- * @returns 0, or `-errno`.
- */
-export function setsockopt(
-  fd: number,
-  level: number,
-  name: number,
-  value: Uint8Array<ArrayBuffer>,
-): number {
-  const rc = load().setsockopt(fd, level, name, value, value.byteLength);
   return rc === 0 ? 0 : -errno();
 }

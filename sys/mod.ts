@@ -7,13 +7,4 @@
 
 export { assertFdAccess, connFd } from "./fd.ts";
 export { resetConn } from "./socket.ts";
-export {
-  disconnect,
-  getsockopt,
-  setsockopt,
-  SO_LINGER,
-  SO_ORIGINAL_DST,
-  SOL_IP,
-  SOL_IPV6,
-  SOL_SOCKET,
-} from "./libc.ts";
+export { disconnect, getsockopt, SO_ORIGINAL_DST, SOL_IP, SOL_IPV6 } from "./libc.ts";
