@@ -104,6 +104,22 @@ function startShifter(
   return { child, lines, exited: child.status };
 }
 
+/**
+ * Wait for a log line written after the first `mark` lines that matches
+ * (Shifter writes a connection's line when it ends, possibly after the
+ * client is done).
+ */
+async function nextLog(
+  d: Daemon,
+  mark: number,
+  match: (line: Record<string, unknown>) => boolean,
+  what: string,
+): Promise<Record<string, unknown>> {
+  let found: Record<string, unknown> | undefined;
+  await waitFor(() => (found = logs(d).slice(mark).find(match)) !== undefined, what);
+  return found!;
+}
+
 function logs(d: Daemon): Record<string, unknown>[] {
   return d.lines.flatMap((l) => {
     try {
@@ -256,13 +272,16 @@ Deno.test({
       }' | sha256sum`,
     );
     assert.equal(out.split(" ")[0], patternSha256(64 * MIB));
-    assert.ok(
-      w.squid.accessLog().some((l) => l.includes("CONNECT 10.77.2.2:443")),
+    await waitFor(
+      () => w.squid.accessLog().some((l) => l.includes("CONNECT 10.77.2.2:443")),
+      "CONNECT 10.77.2.2:443 in Squid's log",
     );
-    const line = logs(w.shifter).find((l) =>
-      l.dest === "10.77.2.2:443" && (l.bytes_down as number) > 64 * MIB
+    const line = await nextLog(
+      w.shifter,
+      0,
+      (l) => l.dest === "10.77.2.2:443" && (l.bytes_down as number) > 64 * MIB,
+      "one log line for the connection",
     );
-    assert.ok(line, "one log line for the connection");
     assert.equal(line.status, 200);
     // curl may close before the origin's last TLS record: then "client-reset".
     assert.match(String(line.close), /^(done|client-reset)$/);
@@ -409,14 +428,19 @@ Deno.test({
   async fn() {
     const w = await getWorld();
     const mark = w.squid.accessLog().length;
+    const logMark = logs(w.shifter).length;
     const out = await curl(w, "--resolve", "site.test:443:10.77.2.2", "https://site.test/named");
     assert.equal(out, "origin: /named\n");
     await waitFor(
       () => squidLinesSince(w, mark).some((l) => l.includes("CONNECT site.test:443")),
       "CONNECT site.test:443 in Squid's log",
     );
-    const line = logs(w.shifter).find((l) => l.name === "site.test" && l.name_source === "sni");
-    assert.ok(line, "Shifter logs the name and that it came from SNI");
+    const line = await nextLog(
+      w.shifter,
+      logMark,
+      (l) => l.name === "site.test" && l.name_source === "sni",
+      "Shifter's log line with the name and that it came from SNI",
+    );
     assert.equal(line.dest, "10.77.2.2:443");
   },
 });
@@ -428,13 +452,19 @@ Deno.test({
   async fn() {
     const w = await getWorld();
     const mark = w.squid.accessLog().length;
+    const logMark = logs(w.shifter).length;
     const out = await curl(w, "--resolve", "site.test:80:10.77.2.2", "http://site.test:80/host");
     assert.equal(out, "origin: /host\n");
     await waitFor(
       () => squidLinesSince(w, mark).some((l) => l.includes("CONNECT site.test:80")),
       "CONNECT site.test:80 in Squid's log",
     );
-    assert.ok(logs(w.shifter).some((l) => l.name === "site.test" && l.name_source === "host"));
+    await nextLog(
+      w.shifter,
+      logMark,
+      (l) => l.name === "site.test" && l.name_source === "host",
+      "Shifter's log line with the name from Host",
+    );
   },
 });
 
@@ -444,14 +474,20 @@ Deno.test({
   async fn() {
     const w = await getWorld();
     const mark = w.squid.accessLog().length;
+    const logMark = logs(w.shifter).length;
     await curl(w, "https://10.77.2.2/nosni");
     await waitFor(
       () => squidLinesSince(w, mark).some((l) => l.includes("CONNECT 10.77.2.2:443")),
       "CONNECT 10.77.2.2:443 in Squid's log",
     );
-    const line = logs(w.shifter).findLast((l) => l.dest === "10.77.2.2:443");
-    assert.equal(line?.name_source, "none");
-    assert.match(String(line?.name_fallback), /no SNI|no server_name|no server name/i);
+    const line = await nextLog(
+      w.shifter,
+      logMark,
+      (l) => l.dest === "10.77.2.2:443",
+      "Shifter's log line for the connection",
+    );
+    assert.equal(line.name_source, "none");
+    assert.match(String(line.name_fallback), /no SNI|no server_name|no server name/i);
   },
 });
 
@@ -509,8 +545,13 @@ Deno.test({
       "CONNECT site.test:8443 and CONNECT 10.77.2.2:8443 in Squid's log",
     );
     assert.ok(!squidLinesSince(w, mark).some((l) => l.includes("wrong.test")));
-    const mismatch = logs(w.shifterVerified).find((l) => l.name === "wrong.test");
-    assert.match(String(mismatch?.name_fallback), /not verified/);
+    const mismatch = await nextLog(
+      w.shifterVerified,
+      0,
+      (l) => l.name === "wrong.test",
+      "the name-verified instance's line for wrong.test",
+    );
+    assert.match(String(mismatch.name_fallback), /not verified/);
   },
 });
 
@@ -520,6 +561,7 @@ Deno.test({
   async fn() {
     const w = await getWorld();
     const mark = w.squid.accessLog().length;
+    const logMark = logs(w.shifter).length;
     await w.topo.exec(
       w.topo.client,
       Deno.execPath(),
@@ -538,9 +580,14 @@ Deno.test({
     const lines = squidLinesSince(w, mark);
     assert.ok(lines.every((l) => l.endsWith("xi=-")), lines.join("\n"));
     assert.ok(!lines.some((l) => l.includes("evil")), lines.join("\n"));
-    const line = logs(w.shifter).findLast((l) => l.dest === "10.77.2.2:443");
-    assert.equal(line?.name_source, "none");
-    assert.match(String(line?.name_fallback), /invalid|CR|LF/i);
+    const line = await nextLog(
+      w.shifter,
+      logMark,
+      (l) => l.dest === "10.77.2.2:443",
+      "Shifter's log line for the hostile connection",
+    );
+    assert.equal(line.name_source, "none");
+    assert.match(String(line.name_fallback), /invalid|CR|LF/i);
   },
 });
 
@@ -701,7 +748,7 @@ Deno.test({
     );
     const status = await w.shifter.exited;
     assert.equal(status.code, 0);
-    assert.ok(w.shifter.lines.some((l) => l.includes("draining")));
+    await waitFor(() => w.shifter.lines.some((l) => l.includes("draining")), "the drain log line");
   },
 });
 

@@ -126,7 +126,7 @@ Deno.test({
       "hex",
     );
     assert.equal(got.digest("hex"), want);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => o.hashes.length > 0, "the origin's hash of the upload");
     assert.equal(o.hashes[0], createHash("sha256").update(up).digest("hex"));
     assert.ok(
       squid.accessLog().some((l) => l.includes(`CONNECT 127.0.0.1:${o.port}`)),
