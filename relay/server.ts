@@ -302,8 +302,11 @@ export class Server {
             deadlineMs: this.#options.sniffTimeoutMs ?? 3000,
           });
         } catch {
-          fields.close = "client-reset";
-          client.close();
+          // The client reset, or the idle sweep or shutdown closed it.
+          fields.close = f.state.closeReason ?? "client-reset";
+          try {
+            client.close();
+          } catch { /* closed already */ }
           return;
         }
         // Never leave the in-flight read unhandled, whatever happens next.
