@@ -240,6 +240,25 @@ function curl(w: World, ...args: string[]): Promise<string> {
   );
 }
 
+/** curl in the client namespace, for requests that may fail: its whole output. */
+function curlOutput(w: World, ...args: string[]): Promise<Deno.CommandOutput> {
+  return new Deno.Command("ip", {
+    args: ["netns", "exec", w.topo.client, "curl", "-sS", ...args],
+  }).output();
+}
+
+/** Run tests/fixtures/client.ts in the client namespace; its JSON line. */
+function rawClient(w: World, ...args: string[]): Promise<string> {
+  return w.topo.exec(
+    w.topo.client,
+    Deno.execPath(),
+    "run",
+    "-A",
+    `${ROOT}tests/fixtures/client.ts`,
+    ...args,
+  );
+}
+
 function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
@@ -381,16 +400,7 @@ Deno.test({
   name: "e2e: a server-speaks-first protocol gets its greeting before the client sends",
   async fn() {
     const w = await getWorld();
-    const out = await w.topo.exec(
-      w.topo.client,
-      Deno.execPath(),
-      "run",
-      "-A",
-      `${ROOT}tests/fixtures/client.ts`,
-      "banner",
-      "10.77.2.2",
-      "2525",
-    );
+    const out = await rawClient(w, "banner", "10.77.2.2", "2525");
     assert.deepEqual(JSON.parse(out), {
       banner: "220 origin.test ready\r\n",
       echo: "HELO client.test\r\n",
@@ -403,17 +413,7 @@ Deno.test({
   name: "e2e: a client's half-close passes through to the origin, which still answers",
   async fn() {
     const w = await getWorld();
-    const out = await w.topo.exec(
-      w.topo.client,
-      Deno.execPath(),
-      "run",
-      "-A",
-      `${ROOT}tests/fixtures/client.ts`,
-      "halfclose",
-      "10.77.2.2",
-      "7007",
-      String(3 * MIB + 17),
-    );
+    const out = await rawClient(w, "halfclose", "10.77.2.2", "7007", String(3 * MIB + 17));
     assert.deepEqual(JSON.parse(out), { answer: `got ${3 * MIB + 17}\n` });
   },
 });
@@ -496,21 +496,15 @@ Deno.test({
   name: "e2e: Squid's dstdomain ACL applies to redirected HTTPS by its server name",
   async fn() {
     const w = await getWorld();
-    const r = await new Deno.Command("ip", {
-      args: [
-        "netns",
-        "exec",
-        w.topo.client,
-        "curl",
-        "-sS",
-        "-k",
-        "--max-time",
-        "10",
-        "--resolve",
-        "blocked.test:443:10.77.2.2",
-        "https://blocked.test/",
-      ],
-    }).output();
+    const r = await curlOutput(
+      w,
+      "-k",
+      "--max-time",
+      "10",
+      "--resolve",
+      "blocked.test:443:10.77.2.2",
+      "https://blocked.test/",
+    );
     assert.notEqual(r.code, 0, "the blocked domain must not load");
     await waitFor(
       () => w.squid.accessLog().some((l) => /TCP_DENIED\/403 .*CONNECT blocked\.test:443/.test(l)),
@@ -562,17 +556,7 @@ Deno.test({
     const w = await getWorld();
     const mark = w.squid.accessLog().length;
     const logMark = logs(w.shifter).length;
-    await w.topo.exec(
-      w.topo.client,
-      Deno.execPath(),
-      "run",
-      "-A",
-      `${ROOT}tests/fixtures/client.ts`,
-      "hello",
-      "10.77.2.2",
-      "443",
-      JSON.stringify("evil.test\r\nX-Injected: 1"),
-    );
+    await rawClient(w, "hello", "10.77.2.2", "443", JSON.stringify("evil.test\r\nX-Injected: 1"));
     await waitFor(
       () => squidLinesSince(w, mark).some((l) => l.includes("CONNECT 10.77.2.2:443")),
       "the address-only CONNECT in Squid's log",
@@ -598,18 +582,7 @@ Deno.test({
     const w = await getWorld();
     const before = w.squid.accessLog().length;
     for (const port of [SHIFTER_PORT, SQUID_PORT]) {
-      const r = await new Deno.Command("ip", {
-        args: [
-          "netns",
-          "exec",
-          w.topo.client,
-          "curl",
-          "-sS",
-          "--max-time",
-          "10",
-          `http://10.77.1.1:${port}/`,
-        ],
-      }).output();
+      const r = await curlOutput(w, "--max-time", "10", `http://10.77.1.1:${port}/`);
       assert.notEqual(
         r.code,
         0,
@@ -634,17 +607,7 @@ Deno.test({
     const w = await getWorld();
     const pid = w.shifter.child.pid;
     const baseline = fdCount(pid);
-    const out = await w.topo.exec(
-      w.topo.client,
-      Deno.execPath(),
-      "run",
-      "-A",
-      `${ROOT}tests/fixtures/client.ts`,
-      "storm",
-      "10.77.2.2",
-      "2525",
-      "300",
-    );
+    const out = await rawClient(w, "storm", "10.77.2.2", "2525", "300");
     assert.equal(JSON.parse(out).opened, 300);
     const stormed = () => logs(w.shifter).filter((l) => l.dest === "10.77.2.2:2525").length;
     await waitFor(() => stormed() >= 301, "a log line per connection", 20_000)
@@ -668,20 +631,7 @@ Deno.test({
     const w = await getWorld();
     await w.squid.stop();
     const started = performance.now();
-    const r = await new Deno.Command("ip", {
-      args: [
-        "netns",
-        "exec",
-        w.topo.client,
-        "curl",
-        "-sS",
-        "--max-time",
-        "10",
-        "--cacert",
-        w.cert,
-        "https://10.77.2.2/x",
-      ],
-    }).output();
+    const r = await curlOutput(w, "--max-time", "10", "--cacert", w.cert, "https://10.77.2.2/x");
     const elapsed = performance.now() - started;
     const why = `curl: ${new TextDecoder().decode(r.stderr)}; shifter: ${
       w.shifter.lines.slice(-3).join(" | ")
@@ -724,18 +674,7 @@ Deno.test({
       "the listener to close",
       5000,
     );
-    const refused = await new Deno.Command("ip", {
-      args: [
-        "netns",
-        "exec",
-        w.topo.client,
-        "curl",
-        "-sS",
-        "--max-time",
-        "5",
-        "http://10.77.2.2/late",
-      ],
-    }).output();
+    const refused = await curlOutput(w, "--max-time", "5", "http://10.77.2.2/late");
     assert.notEqual(
       refused.code,
       0,
