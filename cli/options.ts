@@ -13,7 +13,7 @@ import { AUTO, BUILTIN_RESOLVERS } from "../resolvers/registry.ts";
 import { parseUpstream, type Upstream } from "../relay/upstream.ts";
 import { CONNECT_BY, type ConnectBy } from "../relay/server.ts";
 import { parseDuration } from "./duration.ts";
-import { LOG_FORMATS, type LogFormat } from "./log.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat } from "./log.ts";
 
 /** Shifter's version. */
 export const VERSION: string = denoJson.version;
@@ -199,7 +199,7 @@ function buildProgram() {
     )
     .option(
       "--log-level <level>",
-      "trace, debug, info, warning, error or fatal",
+      `one of ${LOG_LEVELS.join(", ")} (warn for warning)`,
       "info",
     )
     .option("--check", "validate the settings, print them, and exit")
@@ -228,7 +228,7 @@ function toConfig(
   const level = opts.logLevel === "warn" ? "warning" : opts.logLevel;
   if (!isLogLevel(level)) {
     throw new TypeError(
-      `--log-level "${opts.logLevel}" is not one of trace, debug, info, warning, error, fatal`,
+      `--log-level "${opts.logLevel}" is not one of ${LOG_LEVELS.join(", ")}`,
     );
   }
   const listen = (opts.listen.length ? opts.listen : [DEFAULT_LISTEN])

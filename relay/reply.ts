@@ -35,15 +35,9 @@ const STATUS_LINE =
   // deno-lint-ignore no-control-regex
   /^HTTP\/1\.[01] ([0-9]{3})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
 
-/**
- * Find the end of the reply header (`\r\n\r\n`) in `bytes`.
- *
- * @param bytes What was read so far.
- * @param from Where a previous search stopped (saves rescanning).
- * @returns The header length, or -1 when the header is not complete yet.
- */
-export function findHeaderEnd(bytes: Uint8Array, from = 0): number {
-  for (let i = Math.max(3, from); i < bytes.length; i++) {
+/** The header length up to `\r\n\r\n`, or -1 while it is incomplete. */
+function findHeaderEnd(bytes: Uint8Array): number {
+  for (let i = 3; i < bytes.length; i++) {
     if (
       bytes[i] === LF && bytes[i - 1] === CR && bytes[i - 2] === LF &&
       bytes[i - 3] === CR
