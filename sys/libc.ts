@@ -1,6 +1,7 @@
 /**
- * The few libc calls Shifter needs on sockets Deno owns: `getsockopt` for
- * `SO_ORIGINAL_DST`, and `connect(AF_UNSPEC)` to reset a connection.
+ * The few libc calls Shifter needs: on sockets Deno owns, `getsockopt` for
+ * `SO_ORIGINAL_DST` and `connect(AF_UNSPEC)` to reset a connection; and
+ * glibc's `malloc_trim` to hand freed heap back to the kernel after load.
  *
  * Loaded once, lazily, so that a daemon that never needs them never opens
  * libc through FFI.
@@ -30,6 +31,12 @@ const symbols = {
   __errno_location: {
     parameters: [],
     result: "pointer", // int *
+  },
+  // glibc only (musl has none): optional, so its absence costs nothing else.
+  malloc_trim: {
+    parameters: ["usize"], // size_t pad
+    result: "i32", // int: 1 if memory was released
+    optional: true,
   },
 } as const satisfies Deno.ForeignLibraryInterface;
 
@@ -101,4 +108,22 @@ const AF_UNSPEC_ADDR = new Uint8Array(16);
 export function disconnect(fd: number): number {
   const rc = load().connect(fd, AF_UNSPEC_ADDR, AF_UNSPEC_ADDR.byteLength);
   return rc === 0 ? 0 : -errno();
+}
+
+/**
+ * glibc's `malloc_trim(0)`: give the free pages of every malloc arena back
+ * to the kernel.
+ *
+ * @returns Whether it ran (false without glibc or without FFI).
+ */
+export function mallocTrim(): boolean {
+  let trim;
+  try {
+    trim = load().malloc_trim;
+  } catch {
+    return false;
+  }
+  if (trim === null) return false;
+  trim(0n);
+  return true;
 }

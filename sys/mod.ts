@@ -1,10 +1,11 @@
 /**
  * Operating-system bindings Deno lacks: file descriptors of connections,
- * libc socket options, TCP reset.
+ * libc socket options, TCP reset, handing memory back after load.
  *
  * @module
  */
 
 export { assertFdAccess, connFd } from "./fd.ts";
 export { resetConn } from "./socket.ts";
-export { disconnect, getsockopt, SO_ORIGINAL_DST, SOL_IP, SOL_IPV6 } from "./libc.ts";
+export { disconnect, getsockopt, mallocTrim, SO_ORIGINAL_DST, SOL_IP, SOL_IPV6 } from "./libc.ts";
+export { canCompactHeap, releaseMemory, type ReleaseResult, residentBytes } from "./memory.ts";
