@@ -65,6 +65,15 @@ export function nextBufferSize(size: number, n: number): number {
   return size;
 }
 
+/**
+ * Let the GC have every pooled buffer. After a burst the pool holds buffers
+ * scattered across the malloc heap, which would keep its pages resident.
+ */
+export function releasePooledBuffers(): void {
+  free.clear();
+  pooledBytes = 0;
+}
+
 /** Bytes currently kept in the pool (for tests and stats). */
 export function pooledBufferBytes(): number {
   return pooledBytes;

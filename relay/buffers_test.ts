@@ -5,6 +5,7 @@ import {
   MIN_BUFFER,
   nextBufferSize,
   pooledBufferBytes,
+  releasePooledBuffers,
   takeBuffer,
 } from "./buffers.ts";
 
@@ -29,4 +30,13 @@ Deno.test("takeBuffer() reuses what giveBuffer() returned", () => {
   assert.equal(pooledBufferBytes(), before + 4096);
   assert.equal(takeBuffer(4096), a);
   assert.equal(pooledBufferBytes(), before);
+});
+
+Deno.test("releasePooledBuffers() empties the pool: the next take is a new buffer", () => {
+  const a = takeBuffer(1024);
+  giveBuffer(a);
+  assert.ok(pooledBufferBytes() >= 1024);
+  releasePooledBuffers();
+  assert.equal(pooledBufferBytes(), 0);
+  assert.notEqual(takeBuffer(1024), a);
 });
