@@ -41,6 +41,7 @@ function describe(config: DaemonConfig): string {
     `http-ports: ${[...config.httpPorts].join(",") || "none"}`,
     `connect-by: ${config.connectBy}`,
     `sniff-timeout: ${config.sniffTimeoutMs} ms`,
+    `memory-reclaim: ${config.memoryReclaim ? "on" : "off"}`,
     `log: ${config.logFormat}, ${config.logLevel}`,
   ].join("\n");
 }
@@ -78,6 +79,7 @@ async function runDaemon(config: DaemonConfig): Promise<number> {
       httpPorts: config.httpPorts,
       connectBy: config.connectBy,
       sniffTimeoutMs: config.sniffTimeoutMs,
+      memoryReclaim: config.memoryReclaim,
     });
     log.info(
       "Shifter {version} listening on {listen}, upstream {upstream}, resolver {resolver}",

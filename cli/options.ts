@@ -46,6 +46,8 @@ export interface DaemonConfig {
   connectBy: ConnectBy;
   /** @default {3000} */
   sniffTimeoutMs: number;
+  /** Hand memory back to the kernel after bursts of load. @default {true} */
+  memoryReclaim: boolean;
   /** @default {"text"} */
   logFormat: LogFormat;
   /** @default {"info"} */
@@ -192,6 +194,10 @@ function buildProgram() {
       duration("--sniff-timeout"),
       3000,
     )
+    .option(
+      "--no-memory-reclaim",
+      "keep the memory a burst of load grew into (no compacting GC and malloc trim after it)",
+    )
     .addOption(
       new Option("--log-format <format>", "log line format").choices(
         LOG_FORMATS,
@@ -257,6 +263,7 @@ function toConfig(
     httpPorts: opts.httpPorts,
     connectBy: opts.connectBy,
     sniffTimeoutMs: opts.sniffTimeout,
+    memoryReclaim: opts.memoryReclaim,
     logFormat: opts.logFormat,
     logLevel: level,
     check: opts.check === true,

@@ -18,6 +18,11 @@ Deno.test("parseCommandLine() gives the documented defaults", () => {
   assert.equal(c.maxConnections, 4096);
   assert.equal(c.logFormat, "text");
   assert.equal(c.logLevel, "info");
+  assert.equal(c.memoryReclaim, true);
+});
+
+Deno.test("parseCommandLine() turns the memory reclaim off with --no-memory-reclaim", () => {
+  assert.equal(run(["--no-memory-reclaim"]).memoryReclaim, false);
 });
 
 Deno.test("parseCommandLine() repeats --listen and --upstream in order", () => {

@@ -11,8 +11,11 @@ import { formatHostPort, type HostPort } from "../resolvers/address.ts";
 import type { AcceptedConnection, Destination, Resolver } from "../resolvers/resolver.ts";
 import { connFd } from "../sys/fd.ts";
 import { resetConn } from "../sys/socket.ts";
+import { canCompactHeap, releaseMemory, residentBytes } from "../sys/memory.ts";
+import { releasePooledBuffers } from "./buffers.ts";
 import { coarseNow, tickClock } from "./clock.ts";
 import { type ClientPrefix, relay, type RelayState } from "./copy.ts";
+import { MemoryReclaimer } from "./reclaim.ts";
 import { createNameVerifier, type NameVerifier } from "../sniff/name_verifier.ts";
 import { sniff, type SniffProtocol } from "../sniff/sniff.ts";
 import type { LoopGuard } from "./loop_guard.ts";
@@ -53,6 +56,11 @@ export interface ServerOptions {
   sniffTimeoutMs?: number;
   /** Verifies names for `name-verified`. @default {createNameVerifier()} */
   nameVerifier?: NameVerifier;
+  /**
+   * Hand memory back to the kernel when load recedes after a burst (see
+   * `relay/reclaim.ts`). @default {true}
+   */
+  memoryReclaim?: boolean;
 }
 
 /** The `--connect-by` choices. */
@@ -104,6 +112,7 @@ export class Server {
   #slotFree: (() => void) | undefined;
   #drained: (() => void) | undefined;
   #sweep: ReturnType<typeof setInterval> | undefined;
+  #reclaimer: MemoryReclaimer | undefined;
 
   /** @param options Validated options. */
   constructor(options: ServerOptions) {
@@ -145,14 +154,45 @@ export class Server {
       throw error;
     }
     for (const l of this.#listeners) this.#loops.push(this.#acceptLoop(l));
+    if (this.#options.memoryReclaim ?? true) {
+      if (!canCompactHeap()) {
+        log.debug(
+          "The runtime does not expose gc (--v8-flags=--expose-gc): memory reclaim only trims malloc",
+        );
+      }
+      this.#reclaimer = new MemoryReclaimer({
+        resident: residentBytes,
+        release: () => {
+          releasePooledBuffers();
+          releaseMemory();
+        },
+      });
+    }
     const idle = this.#options.idleTimeoutMs ?? 600_000;
     this.#sweep = setInterval(() => {
       const now = tickClock();
+      this.#reclaim();
       if (idle <= 0) return;
       for (const f of this.#flights) {
         if (now - f.state.lastActive >= idle) this.#abort(f, "idle-timeout");
       }
     }, 1000);
+  }
+
+  #reclaim(): void {
+    const done = this.#reclaimer?.tick(this.#flights.size);
+    if (done === undefined) return;
+    const mib = (n: number) => Math.round(n / 104857.6) / 10;
+    log.debug(
+      "Memory reclaimed: resident {before_mib} -> {after_mib} MiB in {ms} ms ({active} connections open, peak {peak})",
+      {
+        before_mib: mib(done.before),
+        after_mib: mib(done.after),
+        ms: Math.round(done.ms),
+        active: done.active,
+        peak: done.peak,
+      },
+    );
   }
 
   /**

@@ -17,16 +17,19 @@ import { createHash } from "node:crypto";
 const root = new URL("..", import.meta.url).pathname;
 const dist = `${root}dist`;
 const deno = Deno.execPath();
-const PERMISSIONS = [
-  "--allow-net",
-  "--allow-ffi",
-  "--allow-read",
-  "--allow-env",
-  "--allow-sys",
-  // A small young generation: idle tunnels cost ~40% less RSS (measured:
-  // 25 -> 15 KiB per tunnel) for a few percent more CPU per connection.
-  "--v8-flags=--max-semi-space-size=2",
-];
+/**
+ * The flags of `deno task start` (permissions and `--v8-flags`), so the
+ * executable runs exactly as the task does: one place to change them.
+ */
+const PERMISSIONS: string[] = (() => {
+  const cfg = JSON.parse(Deno.readTextFileSync(`${root}deno.json`));
+  const start = String(cfg.tasks.start).split(/\s+/);
+  const flags = start.slice(start.indexOf("run") + 1, start.indexOf("mod.ts"));
+  if (!flags.some((f) => f.startsWith("--allow-"))) {
+    throw new Error(`deno.json's start task has no permissions: ${cfg.tasks.start}`);
+  }
+  return flags;
+})();
 
 async function sh(cmd: string, args: string[], cwd = root): Promise<boolean> {
   const out = await new Deno.Command(cmd, {

@@ -1,0 +1,95 @@
+/**
+ * When to hand memory back to the kernel: after load has receded.
+ *
+ * A burst of connections grows the V8 heap, the malloc arenas and the buffer
+ * pool; none of them shrinks on its own while the daemon idles. Releasing
+ * (see `sys/memory.ts`) holds up the event loop for some tens of
+ * milliseconds, so it runs only when both hold:
+ *
+ * - the resident set grew since the last release by at least `minGrowth`
+ *   bytes and `growthRatio` of its size then (less is not worth a pause);
+ * - the open connections fell to at most half their peak since then (the
+ *   burst is over; a steady load keeps what it uses).
+ *
+ * The policy is pure: the caller supplies the clock tick, the connection
+ * count and the actions, so it is tested without a daemon.
+ *
+ * @module
+ */
+
+/** What the reclaimer measures and does. */
+export interface ReclaimActions {
+  /** The resident set size in bytes. */
+  resident(): number;
+  /** Hand memory back (drain pools, collect, trim). */
+  release(): void;
+}
+
+/** Thresholds; the defaults suit a gateway daemon of 50–100 MB. */
+export interface ReclaimOptions {
+  /** Least growth, in bytes, worth a release. @default 4 MiB */
+  minGrowth?: number;
+  /** Least growth as a fraction of the size after the last release. @default 0.1 */
+  growthRatio?: number;
+}
+
+/** One release, as {@linkcode MemoryReclaimer.tick} reports it. */
+export interface Reclaimed {
+  /** Resident bytes before. */
+  before: number;
+  /** Resident bytes after. */
+  after: number;
+  /** Open connections at the time. */
+  active: number;
+  /** Their peak since the previous release. */
+  peak: number;
+  /** How long the release held up the event loop, in ms. */
+  ms: number;
+}
+
+/** Decides, once per tick, whether to release memory; see the module doc. */
+export class MemoryReclaimer {
+  readonly #actions: ReclaimActions;
+  readonly #minGrowth: number;
+  readonly #growthRatio: number;
+  #floor: number | undefined;
+  #peak = 0;
+
+  /**
+   * @param actions How to measure and release.
+   * @param options Thresholds.
+   */
+  constructor(actions: ReclaimActions, options: ReclaimOptions = {}) {
+    this.#actions = actions;
+    this.#minGrowth = options.minGrowth ?? 4 * 1024 * 1024;
+    this.#growthRatio = options.growthRatio ?? 0.1;
+  }
+
+  /**
+   * Take one sample; release when the module doc's conditions hold.
+   *
+   * @param active Connections open now.
+   * @returns The release, or `undefined` when none ran.
+   */
+  tick(active: number): Reclaimed | undefined {
+    if (active > this.#peak) this.#peak = active;
+    const rss = this.#actions.resident();
+    // The first sample, and any shrink the runtime managed on its own, set
+    // the level growth is measured from.
+    if (this.#floor === undefined || rss < this.#floor) {
+      this.#floor = rss;
+      return undefined;
+    }
+    const growth = rss - this.#floor;
+    if (growth < this.#minGrowth || growth < this.#floor * this.#growthRatio) return undefined;
+    if (active * 2 > this.#peak) return undefined;
+    const t0 = performance.now();
+    this.#actions.release();
+    const ms = performance.now() - t0;
+    const after = this.#actions.resident();
+    const done = { before: rss, after, active, peak: this.#peak, ms };
+    this.#floor = after;
+    this.#peak = active;
+    return done;
+  }
+}

@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { MemoryReclaimer } from "./reclaim.ts";
+
+const MiB = 1024 * 1024;
+
+/** A process whose resident size the test sets; release() drops it to `low`. */
+function fakeProcess(start: number) {
+  const p = {
+    rss: start,
+    low: start,
+    releases: 0,
+    resident: () => p.rss,
+    release: () => {
+      p.releases++;
+      p.rss = p.low;
+    },
+  };
+  return p;
+}
+
+Deno.test("MemoryReclaimer releases once the connections fell to half their peak after growth", () => {
+  const p = fakeProcess(50 * MiB);
+  const r = new MemoryReclaimer(p);
+  assert.equal(r.tick(0), undefined); // sets the floor
+  p.rss = 80 * MiB;
+  assert.equal(r.tick(2000), undefined, "at the peak: the load still uses it");
+  assert.equal(r.tick(1001), undefined, "over half the peak");
+  p.low = 55 * MiB;
+  const done = r.tick(1000);
+  assert.ok(done);
+  assert.deepEqual({ ...done, ms: 0 }, {
+    before: 80 * MiB,
+    after: 55 * MiB,
+    active: 1000,
+    peak: 2000,
+    ms: 0,
+  });
+  assert.equal(p.releases, 1);
+  // The floor is now 55 MiB and the peak 1000: nothing more until both
+  // conditions hold again.
+  assert.equal(r.tick(0), undefined);
+  assert.equal(p.releases, 1);
+});
+
+Deno.test("MemoryReclaimer ignores growth under 4 MiB or under 10% of the floor", () => {
+  const p = fakeProcess(100 * MiB);
+  const r = new MemoryReclaimer(p);
+  r.tick(0);
+  p.rss = 109 * MiB; // 9 MiB, but under 10% of 100 MiB
+  assert.equal(r.tick(0), undefined);
+  const small = fakeProcess(20 * MiB);
+  const r2 = new MemoryReclaimer(small);
+  r2.tick(0);
+  small.rss = 23 * MiB; // 15%, but under 4 MiB
+  assert.equal(r2.tick(0), undefined);
+  small.rss = 24 * MiB;
+  assert.ok(r2.tick(0));
+});
+
+Deno.test("MemoryReclaimer measures growth from the lowest size seen", () => {
+  const p = fakeProcess(60 * MiB);
+  const r = new MemoryReclaimer(p, { minGrowth: MiB, growthRatio: 0 });
+  r.tick(0);
+  p.rss = 50 * MiB; // the runtime shrank on its own
+  assert.equal(r.tick(0), undefined);
+  p.rss = 51.5 * MiB;
+  p.low = 50 * MiB;
+  assert.equal(r.tick(0)?.before, 51.5 * MiB);
+});
