@@ -5,97 +5,12 @@
  */
 
 import assert from "node:assert/strict";
-import { hasProgram, ROOT, skipUnless, waitFor } from "./_env.ts";
+import { hasProgram, skipUnless, waitFor } from "./_env.ts";
+import { echoOrigin, freePort, spawnShifter } from "./_daemon.ts";
 import { startConnectProxy } from "./fixtures/connect_proxy.ts";
 
 const ignore = skipUnless("descriptor limit tests", { prlimit: hasProgram("prlimit") });
 const enc = new TextEncoder();
-
-function echoOrigin() {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
-  const loop = (async () => {
-    for await (const conn of listener) {
-      conns.add(conn);
-      (async () => {
-        const buf = new Uint8Array(1024);
-        try {
-          for (;;) {
-            const n = await conn.read(buf);
-            if (n === null) break;
-            await conn.write(buf.subarray(0, n));
-          }
-        } catch { /* closed */ }
-        conns.delete(conn);
-        try {
-          conn.close();
-        } catch { /* closed */ }
-      })();
-    }
-  })();
-  return {
-    port: listener.addr.port,
-    async [Symbol.asyncDispose]() {
-      listener.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      }
-      await loop;
-    },
-  };
-}
-
-function freePort(): number {
-  using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  return l.addr.port;
-}
-
-function spawnShifter(
-  port: number,
-  upstream: number,
-  origin: number,
-  extra: string[],
-  nofile?: number,
-) {
-  const args = [
-    Deno.execPath(),
-    "run",
-    "-A",
-    `${ROOT}mod.ts`,
-    "--listen",
-    `127.0.0.1:${port}`,
-    "--upstream",
-    `http://127.0.0.1:${upstream}`,
-    "--resolver",
-    `${ROOT}examples/fixed_resolver.ts`,
-    "--log-level",
-    "warning",
-    ...extra,
-  ];
-  const cmd = nofile === undefined ? args : ["prlimit", `--nofile=${nofile}:${nofile}`, ...args];
-  const child = new Deno.Command(cmd[0]!, {
-    args: cmd.slice(1),
-    env: { SHIFTER_FIXED_DEST: `127.0.0.1:${origin}` },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const lines: string[] = [];
-  const reading = (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) lines.push(chunk);
-  })();
-  return {
-    child,
-    text: () => lines.join(""),
-    async [Symbol.asyncDispose]() {
-      child.kill("SIGTERM");
-      await child.status;
-      await reading;
-    },
-  };
-}
 
 function cpuSeconds(pid: number): number {
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
@@ -124,7 +39,7 @@ Deno.test({
     await using origin = echoOrigin();
     await using proxy = startConnectProxy();
     const port = freePort();
-    await using shifter = spawnShifter(port, proxy.port, origin.port, [], 48);
+    await using shifter = spawnShifter(port, proxy.port, origin.port, [], { nofile: 48 });
     await waitFor(
       async () => {
         try {
