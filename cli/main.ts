@@ -12,6 +12,7 @@ import type { Resolver } from "../resolvers/resolver.ts";
 import { createLoopGuard } from "../relay/loop_guard.ts";
 import { startServer } from "../relay/server.ts";
 import { assertFdAccess } from "../sys/fd.ts";
+import { assertDirectIo } from "../sys/io.ts";
 import { closeLogging, setupLogging } from "./log.ts";
 import { type DaemonConfig, parseCommandLine, UsageError, VERSION } from "./options.ts";
 import { kernelDump, kernelStats, lookup } from "./kernel.ts";
@@ -52,6 +53,12 @@ async function runDaemon(config: DaemonConfig): Promise<number> {
   } catch (error) {
     log.fatal("Cannot start: {error}", { error: errorText(error) });
     return 1;
+  }
+  if (!await assertDirectIo()) {
+    log.warning(
+      "Deno {deno} has no usable internal read/write ops: relaying through the public methods (slower)",
+      { deno: Deno.version.deno },
+    );
   }
   let resolver: Resolver;
   try {

@@ -9,6 +9,7 @@
 
 import { giveBuffer, MIN_BUFFER, nextBufferSize, takeBuffer } from "./buffers.ts";
 import { coarseNow } from "./clock.ts";
+import { closeWriteDirect, directRid, readDirect, writeDirect } from "../sys/io.ts";
 import { resetConn } from "../sys/socket.ts";
 
 /** The live state of one relayed connection pair, read by the idle sweep. */
@@ -102,6 +103,8 @@ async function pump(
 ): Promise<void> {
   const src = up ? pair.client : pair.upstream;
   const dst = up ? pair.upstream : pair.client;
+  const srcRid = directRid(src);
+  const dstRid = directRid(dst);
   const state = pair.state;
   let buf = takeBuffer(MIN_BUFFER);
   let reading = true;
@@ -109,26 +112,26 @@ async function pump(
     let eof = false;
     if (early !== undefined) {
       reading = false;
-      await forward(dst, state, up, early.head);
+      await forward(dst, dstRid, state, up, early.head);
       if (early.pending !== undefined) {
         reading = true;
         const more = await early.pending;
         reading = false;
         if (more === null) eof = true;
-        else await forward(dst, state, up, more);
+        else await forward(dst, dstRid, state, up, more);
       }
       eof ||= early.eof;
     }
     while (!eof) {
       reading = true;
-      const n = await src.read(buf);
-      if (n === null) break;
+      const n = await readDirect(src, srcRid, buf);
+      if (n === 0) break;
       reading = false;
       state.lastActive = coarseNow();
       // Inline rather than a writeAll() call: one promise hop less per chunk
       // on the latency path; a short write (rare) loops.
-      let off = await dst.write(n === buf.length ? buf : buf.subarray(0, n));
-      while (off < n) off += await dst.write(buf.subarray(off, n));
+      let off = await writeDirect(dst, dstRid, n === buf.length ? buf : buf.subarray(0, n));
+      while (off < n) off += await writeDirect(dst, dstRid, buf.subarray(off, n));
       if (up) state.bytesUp += n;
       else state.bytesDown += n;
       const size = nextBufferSize(buf.length, n);
@@ -142,7 +145,7 @@ async function pump(
     // would only cost a system call.
     if (++pair.eofs < 2) {
       try {
-        await dst.closeWrite();
+        await closeWriteDirect(dst, dstRid);
       } catch {
         // The peer is gone already: the other pump will see it.
       }
@@ -157,20 +160,17 @@ async function pump(
 
 async function forward(
   dst: Deno.TcpConn,
+  dstRid: number | undefined,
   state: RelayState,
   up: boolean,
   bytes: Uint8Array,
 ): Promise<void> {
   if (bytes.length === 0) return;
-  await writeAll(dst, bytes);
+  for (let off = 0; off < bytes.length;) {
+    off += await writeDirect(dst, dstRid, off === 0 ? bytes : bytes.subarray(off));
+  }
   if (up) state.bytesUp += bytes.length;
   else state.bytesDown += bytes.length;
-}
-
-async function writeAll(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {
-  for (let off = 0; off < bytes.length;) {
-    off += await conn.write(off === 0 ? bytes : bytes.subarray(off));
-  }
 }
 
 function closeQuietly(conn: Deno.Conn): void {

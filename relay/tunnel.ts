@@ -4,6 +4,7 @@
  * @module
  */
 
+import { directRid, readDirect, writeDirect } from "../sys/io.ts";
 import { giveBuffer, takeBuffer } from "./buffers.ts";
 import { cancelDeadline, setDeadline } from "./deadline.ts";
 import { MAX_REPLY_HEADER, parseConnectReply, ReplyError } from "./reply.ts";
@@ -142,8 +143,9 @@ export async function openTunnel(
     const request = encoder.encode(
       `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n${auth}\r\n`,
     );
+    const rid = directRid(conn);
     for (let off = 0; off < request.length;) {
-      off += await conn.write(request.subarray(off));
+      off += await writeDirect(conn, rid, off === 0 ? request : request.subarray(off));
     }
     let filled = 0;
     for (;;) {
@@ -155,8 +157,8 @@ export async function openTunnel(
         giveBuffer(buf);
         buf = bigger;
       }
-      const n = await conn.read(buf.subarray(filled));
-      if (n === null) {
+      const n = await readDirect(conn, rid, filled === 0 ? buf : buf.subarray(filled));
+      if (n === 0) {
         throw new TunnelError(
           `Cannot open ${what}: the upstream closed the connection before a complete reply`,
           "closed",
