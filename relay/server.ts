@@ -113,6 +113,8 @@ export class Server {
   #drained: (() => void) | undefined;
   #sweep: ReturnType<typeof setInterval> | undefined;
   #reclaimer: MemoryReclaimer | undefined;
+  /** Whether `info` connection lines go anywhere (asked once: logtape's check is not free). */
+  #logInfo = true;
 
   /** @param options Validated options. */
   constructor(options: ServerOptions) {
@@ -142,6 +144,7 @@ export class Server {
 
   /** Bind every listener (all or none), then start accepting. */
   listen(): void {
+    this.#logInfo = connLog.isEnabledFor("info");
     try {
       for (const l of this.#options.listen) {
         this.#listeners.push(
@@ -291,7 +294,7 @@ export class Server {
     const { client } = f;
     const remote = client.remoteAddr;
     const fields: Record<string, unknown> = {
-      client: formatHostPort(remote.hostname, remote.port),
+      client: undefined, // formatted only when the line is logged
       dest: undefined,
       upstream: undefined,
       status: undefined,
@@ -313,7 +316,9 @@ export class Server {
           remoteAddr: remote,
           localAddr: client.localAddr,
         };
-        dest = await this.#options.resolver.resolve(accepted);
+        const found = this.#options.resolver.resolve(accepted);
+        // A synchronous resolver (sockopt) costs no extra turn of the loop.
+        dest = found instanceof Promise ? await found : found;
       } catch (error) {
         fields.close = `resolve-failed: ${errorText(error)}`;
         level = "warning";
@@ -386,14 +391,27 @@ export class Server {
       level = "warning";
       resetConn(client);
     } finally {
-      fields.bytes_up = f.state.bytesUp;
-      fields.bytes_down = f.state.bytesDown;
-      fields.elapsed_ms = Math.round(performance.now() - started);
-      connLog[level](
-        "{client} -> {dest} name={name} by={name_source} fallback={name_fallback} via {upstream} status={status} up={bytes_up} down={bytes_down} {elapsed_ms}ms close={close}",
-        fields,
-      );
+      if (level === "warning" || this.#logInfo) {
+        this.#logConnection(level, fields, remote, f, started);
+      }
     }
+  }
+
+  #logConnection(
+    level: "info" | "warning",
+    fields: Record<string, unknown>,
+    remote: Deno.NetAddr,
+    f: Flight,
+    started: number,
+  ): void {
+    fields.client = formatHostPort(remote.hostname, remote.port);
+    fields.bytes_up = f.state.bytesUp;
+    fields.bytes_down = f.state.bytesDown;
+    fields.elapsed_ms = Math.round(performance.now() - started);
+    connLog[level](
+      "{client} -> {dest} name={name} by={name_source} fallback={name_fallback} via {upstream} status={status} up={bytes_up} down={bytes_down} {elapsed_ms}ms close={close}",
+      fields,
+    );
   }
 
   async #openAny(

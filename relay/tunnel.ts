@@ -140,9 +140,10 @@ export async function openTunnel(
     const auth = upstream.authorization === undefined
       ? ""
       : `Proxy-Authorization: ${upstream.authorization}\r\n`;
-    const request = encoder.encode(
-      `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n${auth}\r\n`,
-    );
+    // The request goes out of the reply's buffer: nothing to allocate.
+    const text = `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n${auth}\r\n`;
+    const { read, written } = encoder.encodeInto(text, buf);
+    const request = read === text.length ? buf.subarray(0, written) : encoder.encode(text);
     const rid = directRid(conn);
     for (let off = 0; off < request.length;) {
       off += await writeDirect(conn, rid, off === 0 ? request : request.subarray(off));

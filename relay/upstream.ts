@@ -121,9 +121,11 @@ export class UpstreamPool {
    *
    * @returns Upstreams to try, in order.
    */
-  order(): Upstream[] {
-    if (this.#upstreams.length === 1) return [this.#upstreams[0]!];
+  order(): readonly Upstream[] {
+    // The common cases allocate nothing: one upstream, or none held down.
+    if (this.#upstreams.length === 1) return this.#upstreams;
     const now = this.#now();
+    if (this.#downUntil.every((t) => t <= now)) return this.#upstreams;
     const up: Upstream[] = [], down: Upstream[] = [];
     this.#upstreams.forEach((u, i) => (this.#downUntil[i]! > now ? down : up).push(u));
     return up.concat(down);
