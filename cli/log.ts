@@ -8,11 +8,11 @@
 import {
   configure,
   getJsonLinesFormatter,
-  getStreamSink,
   getTextFormatter,
   type LogLevel,
   reset,
 } from "@logtape/logtape";
+import { getBatchSink } from "./log_sink.ts";
 
 /** Log line formats. */
 export const LOG_FORMATS = ["text", "json"] as const;
@@ -41,13 +41,12 @@ export async function setupLogging(
   await configure({
     reset: true,
     sinks: {
-      stderr: getStreamSink(Deno.stderr.writable, {
+      stderr: getBatchSink(Deno.stderr, {
         formatter: format === "json"
           ? getJsonLinesFormatter({ properties: "flatten" })
           : getTextFormatter({
             timestamp: "date-time-tz",
-            // Strings bare, absent fields as "-" (as in Squid's logs).
-            value: (v, inspect) => v === undefined ? "-" : typeof v === "string" ? v : inspect(v),
+            value: formatValue,
           }),
       }),
     },
@@ -60,6 +59,25 @@ export async function setupLogging(
       },
     ],
   });
+}
+
+/**
+ * How a field's value reads in a text line: strings bare, absent fields as
+ * "-" (as in Squid's logs), numbers and booleans plainly (`inspect` is
+ * costly on a line written per connection), anything else inspected.
+ */
+function formatValue(v: unknown, inspect: (v: unknown) => string): string {
+  switch (typeof v) {
+    case "string":
+      return v;
+    case "undefined":
+      return "-";
+    case "number":
+    case "boolean":
+      return String(v);
+    default:
+      return inspect(v);
+  }
 }
 
 /** Flush and close the log sinks. */

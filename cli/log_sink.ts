@@ -1,0 +1,96 @@
+/**
+ * A log sink that writes in batches: the lines logged while one write is in
+ * flight go out together in the next, so a busy daemon spends one write per
+ * batch rather than a stream write (promises, a queue, a system call) per
+ * line. Nothing blocks the event loop: when the output does not keep up
+ * (a stalled pipe), lines past `maxPendingBytes` are dropped and counted,
+ * and a line saying how many goes out once it catches up.
+ *
+ * @module
+ */
+
+import type { LogRecord, Sink, TextFormatter } from "@logtape/logtape";
+
+/** Where a {@linkcode getBatchSink} writes (`Deno.stderr`, a file, a test's buffer). */
+export interface BatchWriter {
+  /** Write some of `p`; resolves to the bytes written. */
+  write(p: Uint8Array): Promise<number>;
+}
+
+/** Options of {@linkcode getBatchSink}. */
+export interface BatchSinkOptions {
+  /** Turns a record into a line (with its newline). */
+  formatter: TextFormatter;
+  /** Characters held while the output is slow; beyond, lines are dropped. @default {1048576} */
+  maxPendingBytes?: number;
+}
+
+/** A sink whose pending lines can be awaited (on shutdown). */
+export type BatchSink = Sink & AsyncDisposable;
+
+/**
+ * Create the sink.
+ *
+ * @param out Where the lines go.
+ * @param options Formatter and limit.
+ * @returns The sink; `await using` or `[Symbol.asyncDispose]()` flushes it.
+ *
+ * @example
+ * ```ts
+ * import { getTextFormatter } from "@logtape/logtape";
+ * import { getBatchSink } from "./log_sink.ts";
+ * const sink = getBatchSink(Deno.stderr, { formatter: getTextFormatter() });
+ * await sink[Symbol.asyncDispose]();
+ * ```
+ */
+export function getBatchSink(out: BatchWriter, options: BatchSinkOptions): BatchSink {
+  const { formatter } = options;
+  const max = options.maxPendingBytes ?? 1 << 20;
+  const encoder = new TextEncoder();
+  let pending: string[] = [];
+  let pendingChars = 0;
+  let dropped = 0;
+  let flushing: Promise<void> | undefined;
+
+  async function flush(): Promise<void> {
+    try {
+      while (pending.length > 0) {
+        // Lines are dropped only once the batch is full, so the drops came
+        // after every line in it: the notice goes last.
+        if (dropped > 0) {
+          pending.push(`${dropped} log lines dropped: the log output did not keep up\n`);
+          dropped = 0;
+        }
+        const bytes = encoder.encode(pending.join(""));
+        pending = [];
+        pendingChars = 0;
+        for (let off = 0; off < bytes.length;) {
+          off += await out.write(off === 0 ? bytes : bytes.subarray(off));
+        }
+      }
+    } catch {
+      // The output is gone (closed pipe): nothing left to tell.
+      pending = [];
+      pendingChars = 0;
+    } finally {
+      flushing = undefined;
+    }
+  }
+
+  const sink = ((record: LogRecord) => {
+    const line = formatter(record);
+    // A line is dropped only behind others (so a flush is under way that
+    // will report it), never alone, however long.
+    if (pendingChars > 0 && pendingChars + line.length > max) {
+      dropped++;
+      return;
+    }
+    pending.push(line);
+    pendingChars += line.length;
+    flushing ??= flush();
+  }) as BatchSink;
+  sink[Symbol.asyncDispose] = async () => {
+    while (flushing !== undefined) await flushing;
+  };
+  return sink;
+}
