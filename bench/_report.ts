@@ -142,6 +142,33 @@ export function table(med: Partial<Record<PathName, Sample>>): string {
   return [line(head), sep, ...rows.slice(1).map(line)].join("\n");
 }
 
+/** Figures whose round-by-round values the report lists, with a noise check. */
+const SPREAD: readonly { key: string; label: string; digits: number }[] = [
+  { key: "cpu_ms_per_1000_conns", label: "CPU ms/1000 conns", digits: 0 },
+  { key: "upstream_cpu_ms_per_1000_conns", label: "  the upstream's own (same work)", digits: 0 },
+  { key: "cpu_s_per_gib_down", label: "CPU s/GiB download", digits: 3 },
+  { key: "rtt_p50_us", label: "RTT p50 µs", digits: 1 },
+  { key: "rtt_p99_us", label: "RTT p99 µs", digits: 1 },
+];
+
+/**
+ * Every round's value of the noisiest figures, Shifter's and redsocks's,
+ * in the order the rounds ran. The upstream's own CPU per 1000
+ * connections is the same work whatever the path: how much it moves
+ * between rounds is how much the machine's noise moves the others.
+ *
+ * @param samples every round's samples, per path
+ * @returns the lines
+ */
+export function spread(samples: Partial<Record<PathName, Sample[]>>): string[] {
+  const width = Math.max(...SPREAD.map((f) => f.label.length));
+  return SPREAD.map((f) => {
+    const of = (path: PathName) =>
+      (samples[path] ?? []).map((s) => fmt(s[f.key], f.digits)).join(" ");
+    return `${f.label.padEnd(width)}  shifter ${of("shifter")}  |  redsocks ${of("redsocks")}`;
+  });
+}
+
 /**
  * Checks Shifter's medians against the issue's targets, as ratios to
  * redsocks measured in the same run.

@@ -25,7 +25,7 @@ import {
   startUpstream,
   type UpstreamKind,
 } from "./_paths.ts";
-import { latestJson, median, medians, type Sample, table, targets } from "./_report.ts";
+import { latestJson, median, medians, type Sample, spread, table, targets } from "./_report.ts";
 import { closeAllServices, Service } from "./_service.ts";
 
 /** Benchmark parameters; the defaults are the issue's. */
@@ -422,7 +422,9 @@ async function main(args: string[]): Promise<number> {
         `${opts.bytes / GIB} GiB transfers, ${opts.conns} conns at ${opts.concurrency}, ` +
         `${opts.tunnels} idle tunnels, ${opts.rtts} round trips; ` +
         `others' CPU use before each path: median ${busy}%\n\n` +
-        table(med) + "\n\nTargets (shifter vs redsocks):\n" +
+        table(med) + "\n\nEach round (the order they ran):\n" +
+        spread(samples).map((l) => `  ${l}`).join("\n") +
+        "\n\nTargets (shifter vs redsocks):\n" +
         [...targets(med), await pipeToCheck()].map((l) => `  ${l}`).join(
           "\n",
         ) + "\n";
