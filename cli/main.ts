@@ -12,7 +12,7 @@ import type { Resolver } from "../resolvers/resolver.ts";
 import { createLoopGuard } from "../relay/loop_guard.ts";
 import { startServer } from "../relay/server.ts";
 import { assertFdAccess } from "../sys/fd.ts";
-import { assertDirectIo } from "../sys/io.ts";
+import { checkDirectIo } from "../sys/io.ts";
 import { closeLogging, setupLogging } from "./log.ts";
 import { type DaemonConfig, parseCommandLine, UsageError, VERSION } from "./options.ts";
 import { kernelDump, kernelStats, lookup } from "./kernel.ts";
@@ -54,10 +54,11 @@ async function runDaemon(config: DaemonConfig): Promise<number> {
     log.fatal("Cannot start: {error}", { error: errorText(error) });
     return 1;
   }
-  if (!await assertDirectIo()) {
+  const noDirectIo = await checkDirectIo();
+  if (noDirectIo !== undefined) {
     log.warning(
-      "Deno {deno} has no usable internal read/write ops: relaying through the public methods (slower)",
-      { deno: Deno.version.deno },
+      "Relaying through Deno's public read/write methods (slower): {reason} (Deno {deno})",
+      { reason: noDirectIo, deno: Deno.version.deno },
     );
   }
   let resolver: Resolver;

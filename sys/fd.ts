@@ -41,16 +41,28 @@ export function connFd(conn: Deno.Conn): number {
  * @throws {Error} With the reason, when it does not.
  */
 export async function assertFdAccess(): Promise<void> {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const client = await Deno.connect({
-    hostname: "127.0.0.1",
-    port: listener.addr.port,
-  });
-  const accepted = await listener.accept();
+  let listener: Deno.TcpListener | undefined;
+  let client: Deno.TcpConn | undefined;
+  let accepted: Deno.TcpConn | undefined;
   try {
+    try {
+      listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+      accepted = await listener.accept();
+    } catch (error) {
+      throw new Error(
+        `the self-check on 127.0.0.1 failed (is the loopback interface up?): ${
+          error instanceof Error ? error.message : error
+        }`,
+        { cause: error },
+      );
+    }
     connFd(accepted);
   } finally {
-    accepted.close();
-    client.close();
+    for (const c of [accepted, client, listener]) {
+      try {
+        c?.close();
+      } catch { /* closed */ }
+    }
   }
 }

@@ -10,7 +10,7 @@
  * `core.shutdown`, with the connection's resource id) and behave the same:
  * the same errors, the same byte counts (a read returns 0 at end of stream).
  *
- * Deno's `core` and the resource id are internal, so {@linkcode assertDirectIo}
+ * Deno's `core` and the resource id are internal, so {@linkcode checkDirectIo}
  * checks them on a real connection at startup, and every function falls
  * back to the public methods when they are missing. Never `unref()` a
  * connection used here: its pending reads are not in the wrapper's set.
@@ -54,7 +54,7 @@ function ridOf(conn: Deno.Conn): number | undefined {
 }
 
 /**
- * A connection's resource id for {@linkcode readRid} and friends, or
+ * A connection's resource id for {@linkcode readDirect} and friends, or
  * `undefined` when they must fall back to the connection's methods.
  *
  * @param conn A TCP connection.
@@ -109,32 +109,39 @@ export function closeWriteDirect(conn: Deno.Conn, rid: number | undefined): Prom
 
 /**
  * Check on a real loopback connection that the direct calls read, write
- * and shut down as the public methods do; if not, use the public methods
- * from now on.
+ * and shut down as the public methods do. If they do not, or the check
+ * cannot run (no loopback, `--allow-net` without 127.0.0.1), use the
+ * public methods from now on. Never throws.
  *
- * @returns Whether the direct calls are in use.
+ * @returns `undefined` when the direct calls are in use, else why not.
  */
-export async function assertDirectIo(): Promise<boolean> {
-  if (core === undefined) return false;
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const a = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  const b = await listener.accept();
+export async function checkDirectIo(): Promise<string | undefined> {
+  if (core === undefined) return "Deno has no core read/write/shutdown ops";
+  let listener: Deno.TcpListener | undefined;
+  let a: Deno.TcpConn | undefined;
+  let b: Deno.TcpConn | undefined;
   try {
+    listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    a = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    b = await listener.accept();
     const ra = ridOf(a);
     const rb = ridOf(b);
-    if (ra === undefined || rb === undefined) throw new Error("no resource id");
+    if (ra === undefined || rb === undefined) throw new Error("connections have no resource id");
     const buf = new Uint8Array(8);
     if (await core.write(ra, new Uint8Array([1, 2, 3])) !== 3) throw new Error("short write");
     await core.shutdown(ra);
     let got = 0;
     for (let n; (n = await core.read(rb, buf.subarray(got))) !== 0;) got += n;
     if (got !== 3 || buf[2] !== 3) throw new Error("read back wrong bytes");
-    return true;
-  } catch {
+    return undefined;
+  } catch (error) {
     core = undefined;
-    return false;
+    return `the check on loopback failed: ${error instanceof Error ? error.message : error}`;
   } finally {
-    a.close();
-    b.close();
+    for (const c of [a, b, listener]) {
+      try {
+        c?.close();
+      } catch { /* closed */ }
+    }
   }
 }

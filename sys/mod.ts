@@ -6,7 +6,7 @@
  */
 
 export { assertFdAccess, connFd } from "./fd.ts";
-export { assertDirectIo, closeWriteDirect, directRid, readDirect, writeDirect } from "./io.ts";
+export { checkDirectIo, closeWriteDirect, directRid, readDirect, writeDirect } from "./io.ts";
 export { resetConn } from "./socket.ts";
 export { disconnect, getsockopt, mallocTrim, SO_ORIGINAL_DST, SOL_IP, SOL_IPV6 } from "./libc.ts";
 export { canCompactHeap, releaseMemory, type ReleaseResult, residentBytes } from "./memory.ts";
