@@ -8,8 +8,10 @@
  *
  * - the resident set grew since the last release by at least `minGrowth`
  *   bytes and `growthRatio` of its size then (less is not worth a pause);
- * - the open connections fell to at most half their peak since then (the
- *   burst is over; a steady load keeps what it uses).
+ * - the open connections fell to at most half their peak since then, and
+ *   by at least `minDrop` (the burst is over; a steady load, however much
+ *   its count wobbles, keeps what it uses, and V8 collects its garbage);
+ * - at least `minTicks` ticks passed since the last release.
  *
  * The policy is pure: the caller supplies the clock tick, the connection
  * count and the actions, so it is tested without a daemon.
@@ -31,6 +33,10 @@ export interface ReclaimOptions {
   minGrowth?: number;
   /** Least growth as a fraction of the size after the last release. @default 0.1 */
   growthRatio?: number;
+  /** Least fall of the open connections from their peak. @default 32 */
+  minDrop?: number;
+  /** Least ticks between two releases. @default 5 */
+  minTicks?: number;
 }
 
 /** One release, as {@linkcode MemoryReclaimer.tick} reports it. */
@@ -52,8 +58,11 @@ export class MemoryReclaimer {
   readonly #actions: ReclaimActions;
   readonly #minGrowth: number;
   readonly #growthRatio: number;
+  readonly #minDrop: number;
+  readonly #minTicks: number;
   #floor: number | undefined;
   #peak = 0;
+  #ticksSince = Infinity;
 
   /**
    * @param actions How to measure and release.
@@ -63,6 +72,8 @@ export class MemoryReclaimer {
     this.#actions = actions;
     this.#minGrowth = options.minGrowth ?? 4 * 1024 * 1024;
     this.#growthRatio = options.growthRatio ?? 0.1;
+    this.#minDrop = options.minDrop ?? 32;
+    this.#minTicks = options.minTicks ?? 5;
   }
 
   /**
@@ -72,6 +83,7 @@ export class MemoryReclaimer {
    * @returns The release, or `undefined` when none ran.
    */
   tick(active: number): Reclaimed | undefined {
+    this.#ticksSince++;
     if (active > this.#peak) this.#peak = active;
     const rss = this.#actions.resident();
     // The first sample, and any shrink the runtime managed on its own, set
@@ -82,7 +94,8 @@ export class MemoryReclaimer {
     }
     const growth = rss - this.#floor;
     if (growth < this.#minGrowth || growth < this.#floor * this.#growthRatio) return undefined;
-    if (active * 2 > this.#peak) return undefined;
+    if (active * 2 > this.#peak || this.#peak - active < this.#minDrop) return undefined;
+    if (this.#ticksSince < this.#minTicks) return undefined;
     const t0 = performance.now();
     this.#actions.release();
     const ms = performance.now() - t0;
@@ -90,6 +103,7 @@ export class MemoryReclaimer {
     const done = { before: rss, after, active, peak: this.#peak, ms };
     this.#floor = after;
     this.#peak = active;
+    this.#ticksSince = 0;
     return done;
   }
 }

@@ -45,22 +45,51 @@ Deno.test("MemoryReclaimer releases once the connections fell to half their peak
 Deno.test("MemoryReclaimer ignores growth under 4 MiB or under 10% of the floor", () => {
   const p = fakeProcess(100 * MiB);
   const r = new MemoryReclaimer(p);
-  r.tick(0);
+  r.tick(100);
   p.rss = 109 * MiB; // 9 MiB, but under 10% of 100 MiB
   assert.equal(r.tick(0), undefined);
   const small = fakeProcess(20 * MiB);
   const r2 = new MemoryReclaimer(small);
-  r2.tick(0);
+  r2.tick(100);
   small.rss = 23 * MiB; // 15%, but under 4 MiB
   assert.equal(r2.tick(0), undefined);
   small.rss = 24 * MiB;
   assert.ok(r2.tick(0));
 });
 
+Deno.test("MemoryReclaimer leaves a small, wobbling load alone", () => {
+  // 8 +/- 6 connections while V8's garbage creeps up 1 MiB a tick: the
+  // count halves often, but never falls by 32, so nothing is released.
+  const p = fakeProcess(50 * MiB);
+  const r = new MemoryReclaimer(p);
+  for (let t = 0; t < 600; t++) {
+    p.rss = 50 * MiB + (t % 40) * MiB;
+    r.tick(8 + Math.round(6 * Math.sin(t)));
+  }
+  assert.equal(p.releases, 0);
+});
+
+Deno.test("MemoryReclaimer waits 5 ticks between releases", () => {
+  const p = fakeProcess(50 * MiB);
+  const r = new MemoryReclaimer(p);
+  r.tick(0);
+  p.rss = 80 * MiB;
+  r.tick(100);
+  assert.ok(r.tick(0));
+  const released: number[] = [];
+  for (let t = 1; t <= 6; t++) {
+    p.rss = 80 * MiB;
+    r.tick(100);
+    if (r.tick(0)) released.push(t);
+  }
+  // Two ticks per round: the second release comes on the third round.
+  assert.deepEqual(released, [3, 6]);
+});
+
 Deno.test("MemoryReclaimer measures growth from the lowest size seen", () => {
   const p = fakeProcess(60 * MiB);
   const r = new MemoryReclaimer(p, { minGrowth: MiB, growthRatio: 0 });
-  r.tick(0);
+  r.tick(40);
   p.rss = 50 * MiB; // the runtime shrank on its own
   assert.equal(r.tick(0), undefined);
   p.rss = 51.5 * MiB;
