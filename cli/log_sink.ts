@@ -3,8 +3,8 @@
  * flight go out together in the next, so a busy daemon spends one write per
  * batch rather than a stream write (promises, a queue, a system call) per
  * line. Nothing blocks the event loop: when the output does not keep up
- * (a stalled pipe), lines past `maxPendingBytes` are dropped and counted,
- * and a line saying how many goes out once it catches up.
+ * (a stalled pipe), lines past `maxPendingChars` are dropped and counted,
+ * and a line saying how many follows the lines held before them.
  *
  * @module
  */
@@ -21,8 +21,11 @@ export interface BatchWriter {
 export interface BatchSinkOptions {
   /** Turns a record into a line (with its newline). */
   formatter: TextFormatter;
-  /** Characters held while the output is slow; beyond, lines are dropped. @default {1048576} */
-  maxPendingBytes?: number;
+  /**
+   * Characters held while the output is slow; past them, lines are dropped
+   * until the held ones are written. @default {1048576}
+   */
+  maxPendingChars?: number;
 }
 
 /** A sink whose pending lines can be awaited (on shutdown). */
@@ -45,7 +48,7 @@ export type BatchSink = Sink & AsyncDisposable;
  */
 export function getBatchSink(out: BatchWriter, options: BatchSinkOptions): BatchSink {
   const { formatter } = options;
-  const max = options.maxPendingBytes ?? 1 << 20;
+  const max = options.maxPendingChars ?? 1 << 20;
   const encoder = new TextEncoder();
   let pending: string[] = [];
   let pendingChars = 0;
@@ -55,8 +58,8 @@ export function getBatchSink(out: BatchWriter, options: BatchSinkOptions): Batch
   async function flush(): Promise<void> {
     try {
       while (pending.length > 0) {
-        // Lines are dropped only once the batch is full, so the drops came
-        // after every line in it: the notice goes last.
+        // Once a line is dropped, every later one is too until here: the
+        // drops came after every line of the batch, and the notice goes last.
         if (dropped > 0) {
           pending.push(`${dropped} log lines dropped: the log output did not keep up\n`);
           dropped = 0;
@@ -72,6 +75,7 @@ export function getBatchSink(out: BatchWriter, options: BatchSinkOptions): Batch
       // The output is gone (closed pipe): nothing left to tell.
       pending = [];
       pendingChars = 0;
+      dropped = 0;
     } finally {
       flushing = undefined;
     }
@@ -81,7 +85,7 @@ export function getBatchSink(out: BatchWriter, options: BatchSinkOptions): Batch
     const line = formatter(record);
     // A line is dropped only behind others (so a flush is under way that
     // will report it), never alone, however long.
-    if (pendingChars > 0 && pendingChars + line.length > max) {
+    if (dropped > 0 || (pendingChars > 0 && pendingChars + line.length > max)) {
       dropped++;
       return;
     }

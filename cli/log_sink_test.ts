@@ -61,14 +61,15 @@ Deno.test("getBatchSink() finishes short writes", async () => {
 Deno.test("getBatchSink() drops what a stalled output cannot take, then says how much", async () => {
   const out = output();
   out.stall();
-  const sink = getBatchSink(out, { formatter, maxPendingBytes: 40 });
+  const sink = getBatchSink(out, { formatter, maxPendingChars: 40 });
   sink(record("first")); // in flight, waiting on the gate
   for (let i = 0; i < 10; i++) sink(record(`held ${i}`)); // 7 chars each: 5 fit in 40
+  sink(record("x")); // would fit, but comes after drops: dropped too, to keep the order
   out.resume();
   await sink[Symbol.asyncDispose]();
   assert.equal(
     out.text(),
-    "first\nheld 0\nheld 1\nheld 2\nheld 3\nheld 4\n5 log lines dropped: the log output did not keep up\n",
+    "first\nheld 0\nheld 1\nheld 2\nheld 3\nheld 4\n6 log lines dropped: the log output did not keep up\n",
   );
 });
 
@@ -92,7 +93,7 @@ Deno.test("getBatchSink() survives an output that fails, and writes again later"
 
 Deno.test("getBatchSink() writes a line longer than the limit when nothing else waits", async () => {
   const out = output();
-  const sink = getBatchSink(out, { formatter, maxPendingBytes: 4 });
+  const sink = getBatchSink(out, { formatter, maxPendingChars: 4 });
   sink(record("longer than four"));
   await sink[Symbol.asyncDispose]();
   assert.equal(out.text(), "longer than four\n");
