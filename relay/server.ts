@@ -314,7 +314,9 @@ export class Server {
         };
         const found = this.#options.resolver.resolve(accepted);
         // A synchronous resolver (sockopt) costs no extra turn of the loop.
-        dest = found instanceof Promise ? await found : found;
+        dest = typeof (found as Partial<PromiseLike<Destination>>).then === "function"
+          ? await found
+          : found as Destination;
       } catch (error) {
         fields.close = `resolve-failed: ${errorText(error)}`;
         level = "warning";
