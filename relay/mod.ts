@@ -5,7 +5,14 @@
  * @module
  */
 
-export { type Server, type ServerOptions, type ServerStats, startServer } from "./server.ts";
+export {
+  CONNECT_BY,
+  type ConnectBy,
+  type Server,
+  type ServerOptions,
+  type ServerStats,
+  startServer,
+} from "./server.ts";
 export {
   openTunnel,
   type Tunnel,
@@ -21,4 +28,4 @@ export {
   type UpstreamPoolOptions,
 } from "./upstream.ts";
 export { createLoopGuard, type LoopGuard, type LoopGuardOptions } from "./loop_guard.ts";
-export { relay, type RelayEnd, type RelayState } from "./copy.ts";
+export { type ClientPrefix, relay, type RelayEnd, type RelayState } from "./copy.ts";

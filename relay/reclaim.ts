@@ -65,6 +65,8 @@ export class MemoryReclaimer {
   #ticksSince = Infinity;
 
   /**
+   * Make a reclaimer; the first tick sets the level growth counts from.
+   *
    * @param actions How to measure and release.
    * @param options Thresholds.
    */

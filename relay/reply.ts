@@ -20,6 +20,8 @@ export interface ConnectReply {
 /** Thrown when an upstream's reply is not HTTP. */
 export class ReplyError extends Error {
   /**
+   * Make the error.
+   *
    * @param message What is wrong with the reply.
    */
   constructor(message: string) {

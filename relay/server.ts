@@ -116,7 +116,11 @@ export class Server {
   /** Whether `info` connection lines go anywhere (asked once: logtape's check is not free). */
   #logInfo = true;
 
-  /** @param options Validated options. */
+  /**
+   * Set up a server; {@linkcode Server.listen} starts it.
+   *
+   * @param options Validated options.
+   */
   constructor(options: ServerOptions) {
     this.#options = options;
     this.#pool = new UpstreamPool(options.upstreams, {

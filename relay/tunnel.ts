@@ -27,6 +27,8 @@ export class TunnelError extends Error {
   readonly status: number | undefined;
 
   /**
+   * Make the error.
+   *
    * @param message Says which tunnel and why.
    * @param failure What went wrong.
    * @param status The upstream's status code, when it answered.

@@ -93,6 +93,8 @@ export class UpstreamPool {
   readonly #now: () => number;
 
   /**
+   * Make the pool; every upstream starts healthy.
+   *
    * @param upstreams At least one upstream, in order of preference.
    * @param options Hold-down time and clock.
    */

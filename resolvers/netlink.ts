@@ -84,6 +84,8 @@ export class ShifterNetlinkError extends Error {
   readonly code: string;
 
   /**
+   * Make the error.
+   *
    * @param message What could not be done and why.
    * @param errno The positive errno value.
    * @param options The original error as `cause`, when there is one.

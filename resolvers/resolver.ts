@@ -88,6 +88,8 @@ export class ResolveError extends Error {
   readonly code: ResolveErrorCode;
 
   /**
+   * Make the error.
+   *
    * @param message What could not be resolved and why.
    * @param code The errno-style reason.
    * @param options The original error as `cause`, when there is one.

@@ -26,6 +26,8 @@ export class ClientHelloError extends Error {
   /** Short reason for a log line, such as `not TLS`. */
   readonly reason: string;
   /**
+   * Make the error.
+   *
    * @param reason Short reason for a log line.
    * @param options Standard error options (`cause`).
    */
@@ -48,11 +50,13 @@ export interface ParseClientHelloOptions {
 
 /** More bytes are needed before the ClientHello can be judged. */
 export interface NeedMore {
+  /** Tells the result kinds apart. */
   kind: "need-more";
 }
 
 /** A complete, well-formed ClientHello. */
 export interface ClientHello {
+  /** Tells the result kinds apart. */
   kind: "hello";
   /** The valid, lower-cased `host_name`, or `undefined` (see `reason`). */
   serverName: string | undefined;

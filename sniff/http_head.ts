@@ -23,6 +23,8 @@ export class HttpHeadError extends Error {
   /** Short reason for a log line, such as `not HTTP`. */
   readonly reason: string;
   /**
+   * Make the error.
+   *
    * @param reason Short reason for a log line.
    * @param options Standard error options (`cause`).
    */
@@ -45,6 +47,7 @@ export interface ParseHttpHeadOptions {
 
 /** A complete request head. */
 export interface HttpHead {
+  /** Tells the result kinds apart. */
   kind: "head";
   /** The valid, lower-cased host from `Host` (port removed), or `undefined`. */
   host: string | undefined;

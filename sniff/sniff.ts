@@ -48,6 +48,7 @@ export interface SniffResult {
 
 /** The part of `Deno.Conn` that {@linkcode sniff} uses. */
 export interface SniffReader {
+  /** Read into `p`, like `Deno.Conn.read()`: bytes read, or `null` at end of stream. */
   read(p: Uint8Array): Promise<number | null>;
 }
 
