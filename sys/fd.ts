@@ -9,6 +9,8 @@
  * @module
  */
 
+import { withLoopbackPair } from "./loopback.ts";
+
 const FD_DESCRIPTION = "Deno.internal.fd";
 let fdSymbol: symbol | undefined;
 
@@ -41,28 +43,5 @@ export function connFd(conn: Deno.Conn): number {
  * @throws {Error} With the reason, when it does not.
  */
 export async function assertFdAccess(): Promise<void> {
-  let listener: Deno.TcpListener | undefined;
-  let client: Deno.TcpConn | undefined;
-  let accepted: Deno.TcpConn | undefined;
-  try {
-    try {
-      listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-      accepted = await listener.accept();
-    } catch (error) {
-      throw new Error(
-        `the self-check on 127.0.0.1 failed (is the loopback interface up?): ${
-          error instanceof Error ? error.message : error
-        }`,
-        { cause: error },
-      );
-    }
-    connFd(accepted);
-  } finally {
-    for (const c of [accepted, client, listener]) {
-      try {
-        c?.close();
-      } catch { /* closed */ }
-    }
-  }
+  await withLoopbackPair((_, accepted) => connFd(accepted));
 }

@@ -18,6 +18,8 @@
  * @module
  */
 
+import { withLoopbackPair } from "./loopback.ts";
+
 interface CoreOps {
   read(rid: number, buf: Uint8Array): Promise<number>;
   write(rid: number, buf: Uint8Array): Promise<number>;
@@ -116,32 +118,23 @@ export function closeWriteDirect(conn: Deno.Conn, rid: number | undefined): Prom
  * @returns `undefined` when the direct calls are in use, else why not.
  */
 export async function checkDirectIo(): Promise<string | undefined> {
-  if (core === undefined) return "Deno has no core read/write/shutdown ops";
-  let listener: Deno.TcpListener | undefined;
-  let a: Deno.TcpConn | undefined;
-  let b: Deno.TcpConn | undefined;
+  const ops = core;
+  if (ops === undefined) return "Deno has no core read/write/shutdown ops";
   try {
-    listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    a = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-    b = await listener.accept();
-    const ra = ridOf(a);
-    const rb = ridOf(b);
-    if (ra === undefined || rb === undefined) throw new Error("connections have no resource id");
-    const buf = new Uint8Array(8);
-    if (await core.write(ra, new Uint8Array([1, 2, 3])) !== 3) throw new Error("short write");
-    await core.shutdown(ra);
-    let got = 0;
-    for (let n; (n = await core.read(rb, buf.subarray(got))) !== 0;) got += n;
-    if (got !== 3 || buf[2] !== 3) throw new Error("read back wrong bytes");
+    await withLoopbackPair(async (a, b) => {
+      const ra = ridOf(a);
+      const rb = ridOf(b);
+      if (ra === undefined || rb === undefined) throw new Error("connections have no resource id");
+      const buf = new Uint8Array(8);
+      if (await ops.write(ra, new Uint8Array([1, 2, 3])) !== 3) throw new Error("short write");
+      await ops.shutdown(ra);
+      let got = 0;
+      for (let n; (n = await ops.read(rb, buf.subarray(got))) !== 0;) got += n;
+      if (got !== 3 || buf[2] !== 3) throw new Error("read back wrong bytes");
+    });
     return undefined;
   } catch (error) {
     core = undefined;
-    return `the check on loopback failed: ${error instanceof Error ? error.message : error}`;
-  } finally {
-    for (const c of [a, b, listener]) {
-      try {
-        c?.close();
-      } catch { /* closed */ }
-    }
+    return error instanceof Error ? error.message : String(error);
   }
 }
