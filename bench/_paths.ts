@@ -8,6 +8,7 @@
 
 import type { Netns } from "./_netns.ts";
 import { Service } from "./_service.ts";
+import { startTaskV8Flags } from "../scripts/start_flags.ts";
 
 /** Port the origin listens on: not 80/443, so no sniffing is involved. */
 export const ORIGIN_PORT = 5201;
@@ -49,16 +50,7 @@ const SHIFTER_MOD = new URL("../mod.ts", import.meta.url).pathname;
  * The `--v8-flags=...` of `deno task start`, so the bench runs Shifter the
  * way it is deployed (the V8 heap settings change its RSS per tunnel).
  */
-export const SHIFTER_V8_FLAGS: string[] = (() => {
-  try {
-    const url = new URL("../deno.json", import.meta.url);
-    const cfg = JSON.parse(Deno.readTextFileSync(url));
-    const start = String(cfg?.tasks?.start ?? "");
-    return start.split(/\s+/).filter((a) => a.startsWith("--v8-flags="));
-  } catch {
-    return [];
-  }
-})();
+export const SHIFTER_V8_FLAGS: string[] = startTaskV8Flags();
 
 /** The three paths. */
 export const PATHS: Record<PathName, PathSpec> = {

@@ -13,23 +13,13 @@
  */
 
 import { createHash } from "node:crypto";
+import { startTaskFlags } from "./start_flags.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const dist = `${root}dist`;
 const deno = Deno.execPath();
-/**
- * The flags of `deno task start` (permissions and `--v8-flags`), so the
- * executable runs exactly as the task does: one place to change them.
- */
-const PERMISSIONS: string[] = (() => {
-  const cfg = JSON.parse(Deno.readTextFileSync(`${root}deno.json`));
-  const start = String(cfg.tasks.start).split(/\s+/);
-  const flags = start.slice(start.indexOf("run") + 1, start.indexOf("mod.ts"));
-  if (!flags.some((f) => f.startsWith("--allow-"))) {
-    throw new Error(`deno.json's start task has no permissions: ${cfg.tasks.start}`);
-  }
-  return flags;
-})();
+/** The flags of `deno task start`: the executable runs exactly as the task does. */
+const PERMISSIONS: string[] = startTaskFlags();
 
 async function sh(cmd: string, args: string[], cwd = root): Promise<boolean> {
   const out = await new Deno.Command(cmd, {
