@@ -5,7 +5,9 @@
  * @module
  */
 
-import { ROOT } from "./_env.ts";
+import { startTaskV8Flags } from "../scripts/start_flags.ts";
+import { ROOT, waitFor } from "./_env.ts";
+import { startConnectProxy } from "./fixtures/connect_proxy.ts";
 
 /** An echo server on loopback, closed (with its connections) on dispose. */
 export function echoOrigin() {
@@ -54,10 +56,7 @@ export function freePort(): number {
  * The `--v8-flags=...` of `deno task start`, for tests about what the
  * deployed daemon does with its memory.
  */
-export const START_V8_FLAGS: string[] = (() => {
-  const cfg = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`));
-  return String(cfg.tasks.start).split(/\s+/).filter((a) => a.startsWith("--v8-flags="));
-})();
+export const START_V8_FLAGS: string[] = startTaskV8Flags();
 
 /** Options of {@linkcode spawnShifter}. */
 export interface SpawnOptions {
@@ -117,4 +116,43 @@ export function spawnShifter(
       await reading;
     },
   };
+}
+
+/**
+ * The daemon with what it talks to: an echo origin, a CONNECT proxy
+ * (`tests/fixtures/connect_proxy.ts`) and a free port. Resolves once the
+ * daemon accepts connections; dispose stops it, then the proxy and the
+ * origin.
+ *
+ * @param extra Daemon flags after the defaults of {@linkcode spawnShifter}.
+ * @param options Deno flags, descriptor limit.
+ */
+export async function startShifterRig(extra: string[], options: SpawnOptions = {}) {
+  const origin = echoOrigin();
+  const proxy = startConnectProxy();
+  const port = freePort();
+  const shifter = spawnShifter(port, proxy.port, origin.port, extra, options);
+  const dispose = async () => {
+    await shifter[Symbol.asyncDispose]();
+    await proxy[Symbol.asyncDispose]();
+    await origin[Symbol.asyncDispose]();
+  };
+  try {
+    await waitFor(
+      async () => {
+        try {
+          (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      "Shifter to listen",
+      15_000,
+    );
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+  return { port, shifter, [Symbol.asyncDispose]: dispose };
 }

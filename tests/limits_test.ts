@@ -6,8 +6,7 @@
 
 import assert from "node:assert/strict";
 import { hasProgram, skipUnless, waitFor } from "./_env.ts";
-import { echoOrigin, freePort, spawnShifter } from "./_daemon.ts";
-import { startConnectProxy } from "./fixtures/connect_proxy.ts";
+import { startShifterRig } from "./_daemon.ts";
 
 const ignore = skipUnless("descriptor limit tests", { prlimit: hasProgram("prlimit") });
 const enc = new TextEncoder();
@@ -36,22 +35,8 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    await using origin = echoOrigin();
-    await using proxy = startConnectProxy();
-    const port = freePort();
-    await using shifter = spawnShifter(port, proxy.port, origin.port, [], { nofile: 48 });
-    await waitFor(
-      async () => {
-        try {
-          (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      "Shifter to listen",
-      15_000,
-    );
+    await using rig = await startShifterRig([], { nofile: 48 });
+    const { port, shifter } = rig;
     const clients: Deno.TcpConn[] = [];
     for (let i = 0; i < 40; i++) clients.push(await Deno.connect({ hostname: "127.0.0.1", port }));
     try {
@@ -102,23 +87,8 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    await using origin = echoOrigin();
-    await using proxy = startConnectProxy();
-    const port = freePort();
-    await using shifter = spawnShifter(port, proxy.port, origin.port, ["--max-connections", "3"]);
-    await waitFor(
-      async () => {
-        try {
-          const c = await Deno.connect({ hostname: "127.0.0.1", port });
-          c.close();
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      "Shifter to listen",
-      15_000,
-    );
+    await using rig = await startShifterRig(["--max-connections", "3"]);
+    const { port, shifter } = rig;
     // Wait for the probe connections to finish.
     await new Promise((r) => setTimeout(r, 500));
     const first = await Promise.all(

@@ -7,8 +7,7 @@
 
 import assert from "node:assert/strict";
 import { waitFor } from "./_env.ts";
-import { echoOrigin, freePort, spawnShifter, START_V8_FLAGS } from "./_daemon.ts";
-import { startConnectProxy } from "./fixtures/connect_proxy.ts";
+import { START_V8_FLAGS, startShifterRig } from "./_daemon.ts";
 
 const TUNNELS = 1000;
 
@@ -24,13 +23,10 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    await using origin = echoOrigin();
-    await using proxy = startConnectProxy();
-    const port = freePort();
-    await using shifter = spawnShifter(port, proxy.port, origin.port, ["--log-level", "debug"], {
+    await using rig = await startShifterRig(["--log-level", "debug"], {
       denoFlags: START_V8_FLAGS,
     });
-    await waitFor(() => /listening on/.test(shifter.text()), "Shifter to listen", 15_000);
+    const { port, shifter } = rig;
     await sleep(1500);
     const pid = shifter.child.pid;
     const base = residentKib(pid);

@@ -11,6 +11,7 @@ import { createLoopGuard } from "../relay/loop_guard.ts";
 import { startServer } from "../relay/server.ts";
 import { parseUpstream } from "../relay/upstream.ts";
 import type { Resolver } from "../resolvers/resolver.ts";
+import { freePort } from "./_daemon.ts";
 import { run, skipUnless, SQUID_REQUIREMENTS, waitFor } from "./_env.ts";
 import { startSquid } from "./_squid.ts";
 import { patternBytes } from "./fixtures/pattern.ts";
@@ -20,11 +21,6 @@ const ignore = skipUnless("Squid integration tests", {
   openssl: true,
 });
 const enc = new TextEncoder();
-
-function freePort(): number {
-  using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  return l.addr.port;
-}
 
 /** Loopback origin: banner first, then sends `down` pattern bytes and hashes what it receives. */
 function origin(down: number) {
