@@ -4,7 +4,7 @@
  * A burst of connections grows the V8 heap, the malloc arenas and the buffer
  * pool; none of them shrinks on its own while the daemon idles. Releasing
  * (see `sys/memory.ts`) holds up the event loop for some tens of
- * milliseconds, so it runs only when both hold:
+ * milliseconds, so it runs only when all of these hold:
  *
  * - the resident set grew since the last release by at least `minGrowth`
  *   bytes and `growthRatio` of its size then (less is not worth a pause);
