@@ -304,7 +304,8 @@ async function runUpstream(
  */
 async function shifterVersion(): Promise<string> {
   const root = new URL("..", import.meta.url).pathname;
-  const paths = ["mod.ts", "cli", "relay", "resolvers", "sys", "sniff"];
+  // deno.json too: the start task's V8 flags are part of what is measured.
+  const paths = ["mod.ts", "deno.json", "cli", "relay", "resolvers", "sys", "sniff"];
   try {
     const head = (await run("git", [
       "-C",
