@@ -9,10 +9,11 @@
  * @module
  */
 
+import { internalNumberField } from "./internal_field.ts";
 import { withLoopbackPair } from "./loopback.ts";
 
 const FD_DESCRIPTION = "Deno.internal.fd";
-let fdSymbol: symbol | undefined;
+const fdOf = internalNumberField(FD_DESCRIPTION);
 
 /**
  * The file descriptor of a connection Deno accepted.
@@ -22,13 +23,8 @@ let fdSymbol: symbol | undefined;
  * @throws {Error} When this Deno no longer exposes the descriptor.
  */
 export function connFd(conn: Deno.Conn): number {
-  if (fdSymbol === undefined) {
-    fdSymbol = Object.getOwnPropertySymbols(conn).find((s) => s.description === FD_DESCRIPTION);
-  }
-  const fd = fdSymbol === undefined
-    ? undefined
-    : (conn as unknown as Record<symbol, unknown>)[fdSymbol];
-  if (typeof fd !== "number") {
+  const fd = fdOf(conn);
+  if (fd === undefined) {
     throw new Error(
       `Cannot find the socket's file descriptor: Deno ${Deno.version.deno} has no "${FD_DESCRIPTION}" property on connections (Shifter needs Deno 2.9.6)`,
     );

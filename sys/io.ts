@@ -18,6 +18,7 @@
  * @module
  */
 
+import { internalNumberField } from "./internal_field.ts";
 import { withLoopbackPair } from "./loopback.ts";
 
 interface CoreOps {
@@ -44,16 +45,7 @@ function findCore(): CoreOps | undefined {
 }
 
 let core: CoreOps | undefined = findCore();
-let ridSymbol: symbol | undefined;
-
-function ridOf(conn: Deno.Conn): number | undefined {
-  if (ridSymbol === undefined) {
-    ridSymbol = Object.getOwnPropertySymbols(conn).find((s) => s.description === RID_DESCRIPTION);
-    if (ridSymbol === undefined) return undefined;
-  }
-  const rid = (conn as unknown as Record<symbol, unknown>)[ridSymbol];
-  return typeof rid === "number" ? rid : undefined;
-}
+const ridOf = internalNumberField(RID_DESCRIPTION);
 
 /**
  * A connection's resource id for {@linkcode readDirect} and friends, or
