@@ -30,12 +30,38 @@ export class ReplyError extends Error {
   }
 }
 
-const CR = 13, LF = 10;
+const CR = 13, LF = 10, SP = 32, HT = 9, DEL = 127, ZERO = 48;
 const latin1 = new TextDecoder("latin1");
-// The reason phrase may hold any byte but controls (tab allowed, RFC 9112).
-const STATUS_LINE =
-  // deno-lint-ignore no-control-regex
-  /^HTTP\/1\.[01] ([0-9]{3})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
+const HTTP_1 = [...new TextEncoder().encode("HTTP/1.")];
+/** `HTTP/1.x NNN`: the shortest status line. */
+const MIN_STATUS_LINE = 12;
+
+/**
+ * Read `HTTP/1.0|1 NNN[ reason]` byte by byte (no regular expression or
+ * string on the path every connection takes).
+ *
+ * @returns Status and reason, or `undefined` when the line is malformed.
+ */
+function parseStatusLine(line: Uint8Array): { status: number; reason: string } | undefined {
+  if (line.length < MIN_STATUS_LINE) return undefined;
+  for (let i = 0; i < HTTP_1.length; i++) if (line[i] !== HTTP_1[i]) return undefined;
+  if ((line[7] !== ZERO && line[7] !== ZERO + 1) || line[8] !== SP) return undefined;
+  let status = 0;
+  for (let i = 9; i < MIN_STATUS_LINE; i++) {
+    const digit = line[i]! - ZERO;
+    if (digit < 0 || digit > 9) return undefined;
+    status = status * 10 + digit;
+  }
+  if (line.length === MIN_STATUS_LINE) return { status, reason: "" };
+  if (line[MIN_STATUS_LINE] !== SP) return undefined;
+  // The reason phrase may hold any byte but controls (tab allowed, RFC 9112).
+  for (let i = MIN_STATUS_LINE + 1; i < line.length; i++) {
+    const b = line[i]!;
+    if ((b < SP && b !== HT) || b === DEL) return undefined;
+  }
+  const reason = latin1.decode(line.subarray(MIN_STATUS_LINE + 1)).trim().slice(0, 100);
+  return { status, reason };
+}
 
 /** The header length up to `\r\n\r\n`, or -1 while it is incomplete. */
 function findHeaderEnd(bytes: Uint8Array): number {
@@ -68,12 +94,11 @@ function findHeaderEnd(bytes: Uint8Array): number {
 export function parseConnectReply(
   bytes: Uint8Array,
 ): ConnectReply | undefined {
-  // Reject garbage as soon as the first bytes show it is not HTTP.
-  const prefix = "HTTP/";
-  for (let i = 0; i < Math.min(bytes.length, prefix.length); i++) {
-    if (bytes[i] !== prefix.charCodeAt(i)) {
+  // Reject garbage as soon as the first bytes show it is not HTTP/1.
+  for (let i = 0; i < Math.min(bytes.length, HTTP_1.length); i++) {
+    if (bytes[i] !== HTTP_1[i]) {
       throw new ReplyError(
-        `the reply is not HTTP (starts with ${
+        `the reply is not HTTP/1 (starts with ${
           JSON.stringify(latin1.decode(bytes.subarray(0, 16)))
         })`,
       );
@@ -93,16 +118,12 @@ export function parseConnectReply(
   }
   let lineEnd = bytes.indexOf(CR);
   if (lineEnd < 0 || lineEnd > end) lineEnd = end;
-  const line = latin1.decode(bytes.subarray(0, lineEnd));
-  const match = STATUS_LINE.exec(line);
-  if (match === null) {
+  const line = bytes.subarray(0, lineEnd);
+  const parsed = parseStatusLine(line);
+  if (parsed === undefined) {
     throw new ReplyError(
-      `the reply has no valid status line (${JSON.stringify(line.slice(0, 64))})`,
+      `the reply has no valid status line (${JSON.stringify(latin1.decode(line.subarray(0, 64)))})`,
     );
   }
-  return {
-    status: Number(match[1]),
-    reason: (match[2] ?? "").trim().slice(0, 100),
-    headerLength: end,
-  };
+  return { status: parsed.status, reason: parsed.reason, headerLength: end };
 }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { MAX_REPLY_HEADER, parseConnectReply, ReplyError } from "./reply.ts";
 
 const enc = new TextEncoder();
@@ -63,4 +64,67 @@ Deno.test("parseConnectReply() rejects a header over 16 KiB", () => {
     `HTTP/1.1 200 OK\r\nX: ${"a".repeat(MAX_REPLY_HEADER)}\r\n\r\n`,
   );
   assert.throws(() => parseConnectReply(complete), /over 16384 bytes/);
+});
+
+Deno.test("parseConnectReply() rejects another HTTP version before the header ends", () => {
+  assert.throws(() => parseConnectReply(enc.encode("HTTP/2 ")), /not HTTP\/1/);
+});
+
+Deno.test("parseConnectReply() keeps a reason phrase with a tab, trimmed", () => {
+  assert.equal(
+    parseConnectReply(enc.encode("HTTP/1.0 403 \tNot\there \r\n\r\n"))?.reason,
+    "Not\there",
+  );
+});
+
+// The status line grammar of RFC 9112 as a regular expression: the parser
+// reads bytes instead (nothing per connection allocates or backtracks), and
+// must agree with it on every line.
+// deno-lint-ignore no-control-regex
+const STATUS_LINE = /^HTTP\/1\.[01] ([0-9]{3})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
+
+Deno.test("parseConnectReply() reads status lines as the RFC 9112 grammar does", () => {
+  const latin1 = new TextDecoder("latin1");
+  const bytesText = (max: number) =>
+    fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: max })
+      .map((codes) => String.fromCharCode(...codes));
+  // Mostly well-formed up to the reason, so that the reason's bytes get tried.
+  const often = <T>(good: fc.Arbitrary<T>, bad: fc.Arbitrary<T>) =>
+    fc.oneof({ arbitrary: good, weight: 4 }, { arbitrary: bad, weight: 1 });
+  const lines = fc.tuple(
+    often(
+      fc.constantFrom("HTTP/1.1", "HTTP/1.0"),
+      fc.constantFrom("HTTP/1.2", "HTTP/2", "HTTP/1.", "HTTPS/1.1"),
+    ),
+    often(fc.constant(" "), fc.constantFrom("", "  ", "\t")),
+    often(
+      fc.constantFrom("200", "407", "099"),
+      fc.array(fc.constantFrom("0", "2", "x", "/"), { maxLength: 4 }).map((d) => d.join("")),
+    ),
+    often(fc.constant(" "), fc.constantFrom("", "\t", "  ")),
+    bytesText(8),
+  ).map((parts) => parts.join(""));
+  fc.assert(
+    fc.property(lines, (text) => {
+      // Latin-1 bytes, as an upstream would send them.
+      const line = Uint8Array.from(text, (c) => c.charCodeAt(0) & 0xff);
+      const bytes = new Uint8Array([...line, 13, 10, 13, 10]);
+      let got: { status: number; reason: string } | "error";
+      try {
+        const reply = parseConnectReply(bytes);
+        assert.ok(reply !== undefined, "a complete header must parse or throw");
+        got = { status: reply.status, reason: reply.reason };
+      } catch (error) {
+        if (!(error instanceof ReplyError)) throw error;
+        got = "error";
+      }
+      // The status line ends at the first CR, whatever follows.
+      const match = STATUS_LINE.exec(latin1.decode(line).split("\r")[0]!);
+      const want = match === null
+        ? "error"
+        : { status: Number(match[1]), reason: (match[2] ?? "").trim().slice(0, 100) };
+      assert.deepEqual(got, want);
+    }),
+    { numRuns: 5000 },
+  );
 });

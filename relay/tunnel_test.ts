@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { fakeUpstream } from "./_test_upstream.ts";
-import { openTunnel, TunnelError } from "./tunnel.ts";
+import { isSafeTarget, openTunnel, TunnelError } from "./tunnel.ts";
 import { parseUpstream } from "./upstream.ts";
 
 const enc = new TextEncoder();
@@ -128,5 +129,54 @@ Deno.test("openTunnel() refuses a target that could inject headers", async () =>
   await assert.rejects(
     openTunnel(upstreamAt(1), "evil.test\r\nX-Injected: 1:443"),
     TypeError,
+  );
+});
+
+// The target grammar as a regular expression: isSafeTarget() reads
+// characters instead, and must agree with it on every string.
+const SAFE_TARGET = /^[A-Za-z0-9.\-]+:[0-9]{1,5}$|^\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}$/;
+
+Deno.test("isSafeTarget() accepts exactly HOST:PORT and [IPv6]:PORT", () => {
+  for (const ok of ["a.test:443", "A-1.b:1", "[::1]:80", "[2001:DB8::a.1]:65535", "1.2.3.4:08"]) {
+    assert.ok(isSafeTarget(ok), ok);
+  }
+  for (
+    const bad of [
+      "",
+      ":443",
+      "a.test",
+      "a.test:",
+      "a.test:123456",
+      "a_b:1",
+      "[]:1",
+      "[::1:1",
+      "::1:443",
+      "a.test\r\nX: 1:443",
+      "a.test:44\n",
+      "[::g]:1",
+      "é.test:1",
+    ]
+  ) {
+    assert.ok(!isSafeTarget(bad), JSON.stringify(bad));
+  }
+  // Mostly near-valid shapes, each part sometimes wrong.
+  const chars = (alphabet: string[], max: number) =>
+    fc.array(fc.constantFrom(...alphabet), { maxLength: max }).map((c) => c.join(""));
+  const odd = ["_", " ", "\r", "\n", ":", "[", "]", "é", "g"];
+  const host = fc.oneof(
+    chars(["a", "Z", "0", "9", ".", "-", ...odd], 6),
+    chars(["0", "f", "A", ":", ".", ...odd], 6).map((h) => `[${h}]`),
+  );
+  const targets = fc.tuple(
+    host,
+    fc.constantFrom(":", ":", ":", "", "::"),
+    chars(["0", "9", "x"], 7),
+  )
+    .map((p) => p.join(""));
+  fc.assert(
+    fc.property(targets, (target) => {
+      assert.equal(isSafeTarget(target), SAFE_TARGET.test(target), JSON.stringify(target));
+    }),
+    { numRuns: 20_000 },
   );
 });
