@@ -70,6 +70,7 @@ function decodeSockaddr(buf: Uint8Array, len: number): Destination | undefined {
 export function createSockoptResolver(): Resolver {
   // One buffer for every call: getsockopt is synchronous.
   const buf = new Uint8Array(28);
+  const v6Levels = [SOL_IPV6], v4Levels = [SOL_IP, SOL_IPV6];
   return {
     name: "sockopt",
     resolve(accepted: AcceptedConnection): Destination {
@@ -77,7 +78,7 @@ export function createSockoptResolver(): Resolver {
       // and its conntrack entry is IPv4: ask SOL_IP first for it.
       const v6 = accepted.localAddr.hostname.includes(":") &&
         !accepted.localAddr.hostname.startsWith("::ffff:");
-      const levels = v6 ? [SOL_IPV6] : [SOL_IP, SOL_IPV6];
+      const levels = v6 ? v6Levels : v4Levels;
       let rc = 0;
       for (const level of levels) {
         buf.fill(0);

@@ -74,6 +74,9 @@ function errno(): number {
   return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
 }
 
+// getsockopt's socklen_t, shared: calls are synchronous.
+const optlen = new Uint32Array(1);
+
 /**
  * `getsockopt(2)` into `out`.
  *
@@ -89,9 +92,9 @@ export function getsockopt(
   name: number,
   out: Uint8Array<ArrayBuffer>,
 ): number {
-  const len = new Uint32Array([out.byteLength]);
-  const rc = load().getsockopt(fd, level, name, out, len);
-  return rc === 0 ? len[0]! : -errno();
+  optlen[0] = out.byteLength;
+  const rc = load().getsockopt(fd, level, name, out, optlen);
+  return rc === 0 ? optlen[0]! : -errno();
 }
 
 // struct sockaddr { sa_family_t sa_family = AF_UNSPEC; ... }
