@@ -43,11 +43,20 @@ export function takeBuffer(size: number = MIN_BUFFER): Uint8Array<ArrayBuffer> {
  * @param buf A buffer from {@linkcode takeBuffer}.
  */
 export function giveBuffer(buf: Uint8Array<ArrayBuffer>): void {
-  if (pooledBytes + buf.byteLength > POOL_LIMIT) return;
-  let list = free.get(buf.byteLength);
-  if (list === undefined) free.set(buf.byteLength, list = []);
+  const size = buf.byteLength;
+  // Only what takeBuffer() hands out: another size would sit in a list
+  // nobody takes from, holding the pool's budget.
+  if (pooledBytes + size > POOL_LIMIT || !isSizeClass(size)) return;
+  let list = free.get(size);
+  if (list === undefined) free.set(size, list = []);
   list.push(buf);
-  pooledBytes += buf.byteLength;
+  pooledBytes += size;
+}
+
+/** Whether `size` is one of the classes `MIN_BUFFER * GROWTH^k` up to `MAX_BUFFER`. */
+function isSizeClass(size: number): boolean {
+  for (let c = MIN_BUFFER; c <= MAX_BUFFER; c *= GROWTH) if (c === size) return true;
+  return false;
 }
 
 /**

@@ -40,3 +40,9 @@ Deno.test("releasePooledBuffers() empties the pool: the next take is a new buffe
   assert.equal(pooledBufferBytes(), 0);
   assert.notEqual(takeBuffer(1024), a);
 });
+
+Deno.test("giveBuffer() keeps only the size classes takeBuffer() hands out", () => {
+  const before = pooledBufferBytes();
+  for (const size of [8192, 32768, 100, 512, MAX_BUFFER * 4]) giveBuffer(new Uint8Array(size));
+  assert.equal(pooledBufferBytes(), before);
+});

@@ -5,9 +5,9 @@
  */
 
 import { directRid, readDirect, writeDirect } from "../sys/io.ts";
-import { giveBuffer, takeBuffer } from "./buffers.ts";
+import { giveBuffer, nextBufferSize, takeBuffer } from "./buffers.ts";
 import { cancelDeadline, setDeadline } from "./deadline.ts";
-import { MAX_REPLY_HEADER, parseConnectReply, ReplyError } from "./reply.ts";
+import { parseConnectReply, ReplyError } from "./reply.ts";
 import type { Upstream } from "./upstream.ts";
 
 /** Why a tunnel could not be opened. */
@@ -205,9 +205,8 @@ export async function openTunnel(
     let filled = 0;
     for (;;) {
       if (filled === buf.length) {
-        const bigger = new Uint8Array(
-          Math.min(buf.length * 2, MAX_REPLY_HEADER * 2),
-        );
+        // The next size class (16 KiB holds the largest header accepted).
+        const bigger = takeBuffer(nextBufferSize(buf.length, filled));
         bigger.set(buf);
         giveBuffer(buf);
         buf = bigger;

@@ -89,6 +89,21 @@ Deno.test("openTunnel() fails on a reply header over 16 KiB", async () => {
   assert.match(error.message, /over 16384 bytes/);
 });
 
+Deno.test("openTunnel() reads a 10 KiB reply header and keeps the bytes after it", async () => {
+  await using up = fakeUpstream(async (conn) => {
+    const pad = `X-Pad: ${"a".repeat(1000)}\r\n`.repeat(10);
+    await conn.write(enc.encode(`HTTP/1.1 200 OK\r\n${pad}\r\nSSH-2.0-x`));
+    await conn.read(new Uint8Array(16));
+  });
+  const tunnel = await openTunnel(upstreamAt(up.port), "192.0.2.1:22");
+  try {
+    assert.equal(tunnel.status, 200);
+    assert.equal(new TextDecoder().decode(tunnel.early), "SSH-2.0-x");
+  } finally {
+    tunnel.conn.close();
+  }
+});
+
 Deno.test("openTunnel() times out on a reply that never ends", async () => {
   await using up = fakeUpstream(async (conn) => {
     await conn.write(enc.encode("HTTP/1.1 200 OK\r\nX-Slow: "));
