@@ -19,7 +19,7 @@ import { MemoryReclaimer } from "./reclaim.ts";
 import { createNameVerifier, type NameVerifier } from "../sniff/name_verifier.ts";
 import { sniff, type SniffProtocol } from "../sniff/sniff.ts";
 import type { LoopGuard } from "./loop_guard.ts";
-import { openTunnel, type Tunnel, TunnelError } from "./tunnel.ts";
+import { openTunnel, type Tunnel, type TunnelCanceller, TunnelError } from "./tunnel.ts";
 import { type Upstream, UpstreamPool } from "./upstream.ts";
 
 /** Everything the daemon needs, already validated. */
@@ -82,7 +82,7 @@ export interface ServerStats {
 const log = getLogger(["shifter", "relay"]);
 const connLog = getLogger(["shifter", "conn"]);
 
-interface Flight {
+interface Flight extends TunnelCanceller {
   client: Deno.TcpConn;
   upstream: Deno.TcpConn | undefined;
   state: RelayState;
@@ -237,6 +237,7 @@ export class Server {
   #abort(f: Flight, reason: string): void {
     if (f.state.closeReason !== undefined) return;
     f.state.closeReason = reason;
+    f.cancel?.();
     try {
       f.client.close();
     } catch { /* closed */ }
@@ -277,6 +278,7 @@ export class Server {
       const flight: Flight = {
         client: conn,
         upstream: undefined,
+        cancel: undefined,
         state: {
           bytesUp: 0,
           bytesDown: 0,
@@ -322,18 +324,14 @@ export class Server {
           ? await found
           : found as Destination;
       } catch (error) {
-        fields.close = `resolve-failed: ${errorText(error)}`;
-        level = "warning";
-        resetConn(client);
+        level = this.#refuse(f, fields, `resolve-failed: ${errorText(error)}`);
         return;
       }
       let target = formatHostPort(dest.hostname, dest.port);
       fields.dest = target;
       const loop = this.#options.loopGuard.check(dest);
       if (loop !== undefined) {
-        fields.close = `loop-refused: ${loop}`;
-        level = "warning";
-        resetConn(client);
+        level = this.#refuse(f, fields, `loop-refused: ${loop}`);
         return;
       }
       let prefix: ClientPrefix | undefined;
@@ -373,25 +371,21 @@ export class Server {
           }
         }
       }
-      const tunnel = await this.#openAny(target, fields);
+      const tunnel = await this.#openAny(f, target, fields);
       if (tunnel === undefined) {
-        level = "warning";
-        resetConn(client);
+        level = this.#refuse(f, fields, fields.close as string);
         return;
       }
       f.upstream = tunnel.conn;
       if (f.state.closeReason !== undefined) {
-        // Shutdown or idle sweep ran while the tunnel was opening.
+        // Shutdown or idle sweep closed the client as the tunnel opened.
         tunnel.conn.close();
-        client.close();
         fields.close = f.state.closeReason;
         return;
       }
       fields.close = await relay(client, tunnel.conn, f.state, prefix, tunnel.early);
     } catch (error) {
-      fields.close = `error: ${errorText(error)}`;
-      level = "warning";
-      resetConn(client);
+      level = this.#refuse(f, fields, `error: ${errorText(error)}`);
     } finally {
       try {
         if (level === "warning" || this.#logInfo) {
@@ -404,6 +398,23 @@ export class Server {
         if (this.#flights.size === 0) this.#drained?.();
       }
     }
+  }
+
+  /**
+   * Refuse the client with a reset, and say why in the log line. Not after
+   * an abort (idle sweep, shutdown): that closed the client already, and
+   * its descriptor number may belong to another socket by now.
+   *
+   * @returns The log level: a refusal is a warning, an abort is not.
+   */
+  #refuse(f: Flight, fields: Record<string, unknown>, why: string): "info" | "warning" {
+    if (f.state.closeReason !== undefined) {
+      fields.close = f.state.closeReason;
+      return "info";
+    }
+    fields.close = why;
+    resetConn(f.client);
+    return "warning";
   }
 
   #logConnection(
@@ -424,16 +435,20 @@ export class Server {
   }
 
   async #openAny(
+    f: Flight,
     target: string,
     fields: Record<string, unknown>,
   ): Promise<Tunnel | undefined> {
     const failures: string[] = [];
     for (const upstream of this.#pool.order()) {
+      // Aborted (idle sweep, shutdown) while resolving, sniffing or failing over.
+      if (f.state.closeReason !== undefined) return undefined;
       fields.upstream = upstream.label;
       try {
         const tunnel = await openTunnel(upstream, target, {
           connectTimeoutMs: this.#options.connectTimeoutMs ?? 5000,
           replyTimeoutMs: this.#options.replyTimeoutMs ?? 15_000,
+          canceller: f,
         });
         fields.status = tunnel.status;
         if (this.#pool.markUp(upstream)) {
@@ -442,6 +457,7 @@ export class Server {
         return tunnel;
       } catch (error) {
         if (!(error instanceof TunnelError)) throw error;
+        if (error.failure === "cancelled") return undefined;
         fields.status = error.status;
         if (!error.upstreamFailed) {
           fields.close = `upstream-refused: ${error.message}`;

@@ -214,3 +214,82 @@ Deno.test("server shutdown stops accepting at once and lets a transfer in flight
   await stopped;
   assert.equal(s.server.stats.active, 0);
 });
+
+/** Resolve with `value`, or reject after `ms`: a hang becomes a failure. */
+function within<T>(ms: number, value: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still waiting after ${ms} ms`)), ms);
+  });
+  return Promise.race([value, late]).finally(() => clearTimeout(timer));
+}
+
+Deno.test("server never resets a socket that took the descriptor of a client it already closed", async (t) => {
+  // Something the server waits for finishes only after the idle sweep closed
+  // the client. The first socket opened after that close gets the client's
+  // old descriptor number; nothing the server does late may touch it.
+  const late = () => new Promise((r) => setTimeout(r, 3000));
+  await t.step("a resolver that fails late", async () => {
+    await bystanderSurvives({
+      name: "slow",
+      resolve: async () => {
+        await late();
+        throw new ResolveError("no entry", "ENOENT");
+      },
+    }, 9);
+  });
+  await t.step("an upstream that answers late", async () => {
+    await using up = fakeUpstream(async (conn) => {
+      await late();
+      await conn.write(enc.encode("HTTP/1.1 200 OK\r\n\r\n"));
+      await conn.read(new Uint8Array(16));
+    });
+    await bystanderSurvives(fixed(9), up.port);
+  });
+});
+
+async function bystanderSurvives(resolver: Resolver, upstreamPort: number): Promise<void> {
+  await using s = await serverWith({
+    resolver,
+    upstreams: [parseUpstream(`http://127.0.0.1:${upstreamPort}`)],
+    idleTimeoutMs: 1000,
+  });
+  const bystanders = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+  const started = performance.now();
+  assert.equal(await readAll(client), "", "the idle sweep closes the client");
+  client.close();
+  const a = await Deno.connect({ hostname: "127.0.0.1", port: bystanders.addr.port });
+  const b = await bystanders.accept();
+  bystanders.close();
+  // Past the late answer and whatever the server does with it.
+  await new Promise((r) => setTimeout(r, Math.max(0, 3500 - (performance.now() - started))));
+  try {
+    await a.write(enc.encode("ping"));
+    const buf = new Uint8Array(4);
+    assert.equal(await b.read(buf), 4);
+    await b.write(buf);
+    assert.equal(await a.read(buf), 4);
+  } finally {
+    a.close();
+    b.close();
+  }
+}
+
+Deno.test("server shutdown gives up on a tunnel still opening once the drain time is over", async () => {
+  // An upstream that never answers CONNECT (until the relay closes it).
+  await using up = fakeUpstream(async (conn) => {
+    await conn.read(new Uint8Array(16));
+  });
+  const s = await serverWith({
+    resolver: fixed(9),
+    upstreams: [parseUpstream(`http://127.0.0.1:${up.port}`)],
+  });
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+  while (up.requests.length === 0) await new Promise((r) => setTimeout(r, 20));
+  // The reply timeout is 15 s: the drain time must bound the shutdown.
+  await within(3000, s.server.shutdown(200), "shutdown");
+  assert.equal(s.server.stats.active, 0);
+  assert.equal(await readAll(client), "", "the client is closed, not reset");
+  client.close();
+});

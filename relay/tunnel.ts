@@ -17,7 +17,8 @@ export type TunnelFailure =
   | "reply-timeout" // no complete reply header in time
   | "closed" // the upstream closed before a complete reply
   | "protocol" // the reply is not HTTP, or too large
-  | "status"; // a complete reply that is not 2xx
+  | "status" // a complete reply that is not 2xx
+  | "cancelled"; // the caller gave up (see TunnelCanceller)
 
 /** Thrown when a `CONNECT` tunnel cannot be opened. */
 export class TunnelError extends Error {
@@ -51,7 +52,7 @@ export class TunnelError extends Error {
    * opposed to answering with an error status for this destination.
    */
   get upstreamFailed(): boolean {
-    return this.failure !== "status";
+    return this.failure !== "status" && this.failure !== "cancelled";
   }
 }
 
@@ -68,12 +69,25 @@ export interface Tunnel {
   early: Uint8Array | undefined;
 }
 
+/**
+ * Lets the caller give up on a tunnel still opening (shutdown, idle sweep).
+ * While {@linkcode openTunnel} runs it keeps `cancel` set to a function that
+ * closes what it has opened and makes it fail with `"cancelled"`; before it
+ * settles it sets `cancel` back to `undefined`.
+ */
+export interface TunnelCanceller {
+  /** Give up on the tunnel; `undefined` while none is opening. */
+  cancel: (() => void) | undefined;
+}
+
 /** Options of {@linkcode openTunnel}. */
 export interface TunnelOptions {
   /** Time allowed for the TCP connection to the upstream, in ms. @default {5000} */
   connectTimeoutMs?: number;
   /** Time allowed for the complete reply header, in ms. @default {15000} */
   replyTimeoutMs?: number;
+  /** Receives the means to give up while the tunnel opens. */
+  canceller?: TunnelCanceller;
 }
 
 const encoder = new TextEncoder();
@@ -163,32 +177,40 @@ export async function openTunnel(
   let tooLate!: (error: Error) => void;
   const deadline = new Promise<never>((_, reject) => tooLate = reject);
   const connectTimer = setDeadline(connectMs, () => tooLate(new ConnectTimeout()));
+  const canceller = options.canceller;
+  if (canceller !== undefined) canceller.cancel = () => tooLate(new Cancelled());
   try {
     conn = await Promise.race([connecting, deadline]);
   } catch (error) {
-    const timedOut = error instanceof ConnectTimeout;
-    if (timedOut) {
+    const gaveUp = error instanceof ConnectTimeout || error instanceof Cancelled;
+    if (gaveUp) {
       // The connect goes on in the background; close it if it ever succeeds.
       connecting.then((c) => c.close(), () => {});
     }
-    throw new TunnelError(
-      timedOut
-        ? `Cannot open ${what}: the upstream did not accept within ${connectMs} ms`
-        : `Cannot open ${what}: ${errorText(error)}`,
-      timedOut ? "connect-timeout" : "connect",
-      undefined,
-      { cause: error },
-    );
+    if (canceller !== undefined) canceller.cancel = undefined;
+    throw error instanceof Cancelled
+      ? new TunnelError(`Gave up opening ${what}`, "cancelled")
+      : new TunnelError(
+        error instanceof ConnectTimeout
+          ? `Cannot open ${what}: the upstream did not accept within ${connectMs} ms`
+          : `Cannot open ${what}: ${errorText(error)}`,
+        error instanceof ConnectTimeout ? "connect-timeout" : "connect",
+        undefined,
+        { cause: error },
+      );
   } finally {
     cancelDeadline(connectTimer);
   }
-  let timedOut = false;
-  const timer = setDeadline(replyMs, () => {
-    timedOut = true;
+  // Why the reply wait was cut short from outside, if it was.
+  let cut: "reply-timeout" | "cancelled" | undefined;
+  const stop = (why: "reply-timeout" | "cancelled") => {
+    cut ??= why;
     try {
       conn.close();
     } catch { /* closed */ }
-  });
+  };
+  const timer = setDeadline(replyMs, () => stop("reply-timeout"));
+  if (canceller !== undefined) canceller.cancel = () => stop("cancelled");
   let buf = takeBuffer(4096);
   try {
     const auth = upstream.authorization === undefined
@@ -239,7 +261,8 @@ export async function openTunnel(
     try {
       conn.close();
     } catch { /* closed by the timer */ }
-    if (timedOut) {
+    if (cut === "cancelled") throw new TunnelError(`Gave up opening ${what}`, "cancelled");
+    if (cut === "reply-timeout") {
       throw new TunnelError(
         `Cannot open ${what}: no complete reply within ${replyMs} ms`,
         "reply-timeout",
@@ -267,11 +290,13 @@ export async function openTunnel(
       },
     );
   } finally {
+    if (canceller !== undefined) canceller.cancel = undefined;
     giveBuffer(buf);
   }
 }
 
 class ConnectTimeout extends Error {}
+class Cancelled extends Error {}
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { fakeUpstream } from "./_test_upstream.ts";
-import { isSafeTarget, openTunnel, TunnelError } from "./tunnel.ts";
+import { isSafeTarget, openTunnel, type TunnelCanceller, TunnelError } from "./tunnel.ts";
 import { parseUpstream } from "./upstream.ts";
 
 const enc = new TextEncoder();
@@ -194,4 +194,25 @@ Deno.test("isSafeTarget() accepts exactly HOST:PORT and [IPv6]:PORT", () => {
     }),
     { numRuns: 20_000 },
   );
+});
+
+Deno.test("openTunnel() gives up when cancelled, closing its connection", async () => {
+  let closed!: () => void;
+  const upstreamSawClose = new Promise<void>((r) => closed = r);
+  await using up = fakeUpstream(async (conn) => {
+    // Never answers; reads until the relay closes.
+    while (await conn.read(new Uint8Array(16)) !== null) { /* more */ }
+    closed();
+  });
+  const canceller: TunnelCanceller = { cancel: undefined };
+  const opening = openTunnel(upstreamAt(up.port), "192.0.2.1:443", { canceller });
+  while (up.requests.length === 0) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(typeof canceller.cancel, "function", "cancellable while the reply is awaited");
+  canceller.cancel!();
+  const error = await opening.then(() => assert.fail("opened"), (e) => e);
+  assert.ok(error instanceof TunnelError);
+  assert.equal(error.failure, "cancelled");
+  assert.equal(error.upstreamFailed, false, "giving up says nothing about the upstream");
+  assert.equal(canceller.cancel, undefined, "nothing left to cancel");
+  await upstreamSawClose;
 });
