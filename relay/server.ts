@@ -109,7 +109,8 @@ export class Server {
   readonly #loops: Promise<void>[] = [];
   #accepted = 0;
   #stopping = false;
-  #slotFree: (() => void) | undefined;
+  /** Accept loops waiting for a free slot (one per listener at most). */
+  #slotWaiters: (() => void)[] = [];
   #drained: (() => void) | undefined;
   #sweep: ReturnType<typeof setInterval> | undefined;
   #reclaimer: MemoryReclaimer | undefined;
@@ -217,7 +218,7 @@ export class Server {
         l.close();
       } catch { /* closed */ }
     }
-    this.#slotFree?.();
+    this.#wakeAcceptors();
     await Promise.all(this.#loops);
     if (this.#flights.size > 0) {
       log.info("Draining {active} connections for up to {drain_ms} ms", {
@@ -254,8 +255,7 @@ export class Server {
         log.warning("At the connection limit ({max}): accepting paused", {
           max,
         });
-        await new Promise<void>((r) => this.#slotFree = r);
-        this.#slotFree = undefined;
+        await new Promise<void>((r) => this.#slotWaiters.push(r));
         continue;
       }
       let conn: Deno.TcpConn;
@@ -394,7 +394,7 @@ export class Server {
       } finally {
         // Here rather than in a .finally() on the call: one promise less.
         this.#flights.delete(f);
-        this.#slotFree?.();
+        this.#wakeAcceptors();
         if (this.#flights.size === 0) this.#drained?.();
       }
     }
@@ -415,6 +415,14 @@ export class Server {
     fields.close = why;
     resetConn(f.client);
     return "warning";
+  }
+
+  /** Let every accept loop waiting at the connection limit look again. */
+  #wakeAcceptors(): void {
+    if (this.#slotWaiters.length === 0) return;
+    const waiters = this.#slotWaiters;
+    this.#slotWaiters = [];
+    for (const wake of waiters) wake();
   }
 
   #logConnection(

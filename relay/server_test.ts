@@ -293,3 +293,38 @@ Deno.test("server shutdown gives up on a tunnel still opening once the drain tim
   assert.equal(await readAll(client), "", "the client is closed, not reset");
   client.close();
 });
+
+Deno.test("server at its connection limit resumes accepting on every listener", async () => {
+  await using origin = countingOrigin();
+  await using proxy = startConnectProxy();
+  const listen = [{ hostname: "127.0.0.1", port: 0 }, { hostname: "127.0.0.1", port: 0 }];
+  await using s = await serverWith({
+    listen,
+    resolver: fixed(origin.port),
+    upstreams: [parseUpstream(`http://127.0.0.1:${proxy.port}`)],
+    maxConnections: 1,
+  });
+  const [first, second] = s.server.addrs;
+  const until = async (active: number) => {
+    while (s.server.stats.active !== active) await new Promise((r) => setTimeout(r, 10));
+  };
+  // The first listener reaches the limit and waits; the second had an
+  // accept pending, takes one more and waits too.
+  const c1 = await Deno.connect({ hostname: "127.0.0.1", port: first!.port });
+  await within(2000, until(1), "first connection");
+  const c2 = await Deno.connect({ hostname: "127.0.0.1", port: second!.port });
+  await within(2000, until(2), "second connection");
+  for (const c of [c1, c2]) {
+    await c.closeWrite();
+    assert.equal(await readAll(c), "got 0\n");
+    c.close();
+  }
+  await within(2000, until(0), "both done");
+  for (const port of [first!.port, second!.port]) {
+    const c = await Deno.connect({ hostname: "127.0.0.1", port });
+    await c.write(enc.encode("again"));
+    await c.closeWrite();
+    assert.equal(await within(3000, readAll(c), `listener ${port}`), "got 5\n");
+    c.close();
+  }
+});
