@@ -12,7 +12,10 @@ import { disconnect } from "./libc.ts";
  * instead of waiting or mistaking the close for a complete response.
  * Never throws: a connection that is already gone is simply closed.
  *
- * @param conn The connection to reset.
+ * Only for a connection not yet closed: once it is, its descriptor number
+ * may already belong to another socket, and the reset would hit that one.
+ *
+ * @param conn The connection to reset, still open.
  */
 export function resetConn(conn: Deno.Conn): void {
   // SO_LINGER 0 alone is not enough: Deno shuts the write side down (FIN)
