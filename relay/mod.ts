@@ -16,6 +16,7 @@ export {
 export {
   openTunnel,
   type Tunnel,
+  type TunnelCanceller,
   TunnelError,
   type TunnelFailure,
   type TunnelOptions,
