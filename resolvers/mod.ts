@@ -16,6 +16,7 @@ export {
   type ResolverOptions,
 } from "./resolver.ts";
 export { AUTO, BUILTIN_RESOLVERS, type BuiltinResolver, openResolver } from "./registry.ts";
+export { withFallback } from "./fallback.ts";
 export { loadResolverPlugin } from "./plugin.ts";
 export { createSockoptResolver } from "./sockopt.ts";
 export { createLocalResolver } from "./local.ts";

@@ -8,6 +8,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { createLocalResolver } from "./local.ts";
+import { withFallback } from "./fallback.ts";
 import { loadResolverPlugin } from "./plugin.ts";
 import type { Resolver, ResolverFactory, ResolverOptions } from "./resolver.ts";
 import { createSockoptResolver } from "./sockopt.ts";
@@ -41,7 +42,10 @@ export const BUILTIN_RESOLVERS: readonly BuiltinResolver[] = [
   },
 ];
 
-/** The `--resolver` value that picks netlink when it answers, else sockopt. */
+/**
+ * The `--resolver` value that picks netlink when the module answers (with
+ * sockopt for the connections it did not record), else sockopt.
+ */
 export const AUTO = "auto";
 
 const log = getLogger(["shifter", "resolver"]);
@@ -67,18 +71,24 @@ export async function openResolver(
 ): Promise<Resolver> {
   if (spec === AUTO) {
     const [netlink, sockopt] = BUILTIN_RESOLVERS;
+    let primary: Resolver;
     try {
-      const resolver = await netlink!.create(options);
-      log.info(
-        "Resolver auto: using netlink (the Shifter kernel module answers)",
-      );
-      return resolver;
+      primary = await netlink!.create(options);
     } catch (error) {
       log.info(
         "Resolver auto: using sockopt, because netlink is not available: {reason}",
         { reason: error instanceof Error ? error.message : String(error) },
       );
       return await sockopt!.create(options);
+    }
+    log.info(
+      "Resolver auto: using netlink (the Shifter kernel module answers), and sockopt for connections it did not record (ports outside its ports= list)",
+    );
+    try {
+      return withFallback(primary, await sockopt!.create(options));
+    } catch (error) {
+      await primary.close?.();
+      throw error;
     }
   }
   const builtin = BUILTIN_RESOLVERS.find((r) => r.name === spec);

@@ -32,7 +32,7 @@ Deno.test("openResolver(auto) falls back to sockopt when netlink cannot open", a
   const auto = await openResolver(AUTO);
   if (netlink instanceof Error) assert.equal(auto.name, "sockopt");
   else {
-    assert.equal(auto.name, "netlink");
+    assert.equal(auto.name, "netlink+sockopt");
     await netlink.close?.();
   }
   await auto.close?.();

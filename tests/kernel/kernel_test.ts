@@ -37,6 +37,7 @@ const CHECKS = [
   "ffi_sync_vs_nonblocking",
   "netlink_and_sockopt_agree",
   "e2e_daemon_netlink",
+  "e2e_daemon_auto_unrecorded_port_by_sockopt",
   "cli_operator_commands",
   "cli_auto_picks_netlink",
   "cli_netlink_refuses_unprivileged",

@@ -11,7 +11,7 @@
  * Topology (all inside the VM):
  *
  *     netns client  c0 10.9.0.2 fd09::2 --veth-- g0 10.9.0.1 fd09::1  root netns
- *     origins on the gateway's lo: 10.9.1.1 (echo on :80), fd09:1::1 (:443)
+ *     origins on the gateway's lo: 10.9.1.1 (echo on :80, :8080), fd09:1::1 (:443)
  *     PREROUTING -i g0: 10.9.3.1 -> :3999 (nothing listens: SYNs only),
  *                       tcp 80,443,8080 -> :3130 (redirector)
  *     OUTPUT: 10.9.2.1:80 -> :443 (loopback double pass)
@@ -163,6 +163,82 @@ interface DaemonProbe {
   exited: boolean;
   code: number | undefined;
   out: string;
+}
+
+/**
+ * Run the daemon on [::]:3130 (where the gateway redirects) with
+ * `--resolver RESOLVER` and a CONNECT upstream on 127.0.0.1:UPSTREAMPORT
+ * (a port of its own: a closed listener's port frees only once its pending
+ * accept is dropped), run
+ * `body` with that upstream, and stop the daemon; a failure carries the
+ * daemon's log tail.
+ */
+async function withDaemon(
+  resolver: string,
+  upstreamPort: number,
+  body: (upstream: { readonly tunnels: number }) => Promise<string>,
+): Promise<string> {
+  try {
+    Deno.statSync("/shifter/mod.ts");
+  } catch {
+    throw new Error("mod.ts is not in the tree yet: cannot run the daemon");
+  }
+  using upstream = serveConnectUpstream("127.0.0.1", upstreamPort);
+  const daemon = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "/shifter/mod.ts",
+      "--listen",
+      "[::]:3130",
+      "--upstream",
+      `http://127.0.0.1:${upstreamPort}`,
+      "--resolver",
+      resolver,
+    ],
+    env: { SHIFTER_NL_LIB: SHIM },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const logs = (async () => {
+    const [o, e] = await Promise.all([
+      new Response(daemon.stdout).text(),
+      new Response(daemon.stderr).text(),
+    ]);
+    return o + e;
+  })();
+  try {
+    // Wait for the listener.
+    let up = false;
+    for (let i = 0; i < 600 && !up; i++) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port: 3130 })).close();
+        up = true;
+      } catch {
+        await sleep(100);
+      }
+    }
+    if (!up) throw new Error("daemon did not listen on :3130 within 60 s");
+    return await body(upstream);
+  } catch (err) {
+    try {
+      daemon.kill("SIGTERM");
+    } catch {
+      // already gone
+    }
+    await daemon.status;
+    throw new Error(
+      `${err instanceof Error ? err.message : err}; daemon log: ${(await logs).slice(-400)}`,
+    );
+  } finally {
+    try {
+      daemon.kill("SIGTERM");
+    } catch {
+      // already gone
+    }
+    await daemon.status;
+    await logs.catch(() => "");
+  }
 }
 
 /**
@@ -386,6 +462,8 @@ async function main(): Promise<void> {
   const resolver = createNetlinkResolver({ libraryPath: SHIM });
   const echo4 = serveEcho("10.9.1.1", 80);
   const echo6 = serveEcho("fd09:1::1", 443);
+  // Redirected, but not in the module's ports: only sockopt can name it.
+  const echo8080 = serveEcho("10.9.1.1", 8080);
   const acceptor = new Acceptor("::", 3130);
   const agree: string[] = [];
 
@@ -902,50 +980,8 @@ async function main(): Promise<void> {
 
   // --- end to end through the daemon, when it exists ---
   acceptor.close();
-  await check("e2e_daemon_netlink", async () => {
-    let hasDaemon = true;
-    try {
-      Deno.statSync("/shifter/mod.ts");
-    } catch {
-      hasDaemon = false;
-    }
-    assert(hasDaemon, "mod.ts is not in the tree yet: cannot run the daemon");
-    using upstream = serveConnectUpstream("127.0.0.1", 3128);
-    const daemon = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "/shifter/mod.ts",
-        "--listen",
-        "[::]:3130",
-        "--upstream",
-        "http://127.0.0.1:3128",
-        "--resolver",
-        "netlink",
-      ],
-      env: { SHIFTER_NL_LIB: SHIM },
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const logs = (async () => {
-      const [o, e] = await Promise.all([
-        new Response(daemon.stdout).text(),
-        new Response(daemon.stderr).text(),
-      ]);
-      return o + e;
-    })();
-    try {
-      // Wait for the listener.
-      let up = false;
-      for (let i = 0; i < 600 && !up; i++) {
-        try {
-          (await Deno.connect({ hostname: "127.0.0.1", port: 3130 })).close();
-          up = true;
-        } catch {
-          await sleep(100);
-        }
-      }
-      assert(up, "daemon did not listen on :3130 within 60 s");
+  await check("e2e_daemon_netlink", () =>
+    withDaemon("netlink", 3128, async (upstream) => {
       const hits0 = nl.stats().hits;
       const results: string[] = [];
       const cases: [string, string, string][] = [
@@ -984,24 +1020,37 @@ async function main(): Promise<void> {
         hits >= 5n,
         `the module answered ${hits} lookups: daemon not on netlink?`,
       );
+      // Port 8080 is redirected but not recorded: netlink alone refuses it.
+      const unrecorded = await vmtool("-n", CLIENT_NS, "echo", "10.9.1.1", "8080", "46013", "300");
+      assert(!unrecorded.out.startsWith("echo OK"), `8080 under netlink: ${unrecorded.out}`);
       return `4 MiB and 300 B byte-exact with half-close: ${results.join("; ")}; ` +
-        `upstream tunnels ${upstream.tunnels}; module lookup hits +${hits}`;
-    } catch (err) {
-      daemon.kill("SIGTERM");
-      await daemon.status;
-      throw new Error(
-        `${err instanceof Error ? err.message : err}; daemon log: ${(await logs).slice(-400)}`,
-      );
-    } finally {
-      try {
-        daemon.kill("SIGTERM");
-      } catch {
-        // already gone
-      }
-      await daemon.status;
-      await logs.catch(() => "");
-    }
-  });
+        `upstream tunnels ${upstream.tunnels}; module lookup hits +${hits}; ` +
+        `unrecorded port 8080 refused: ${unrecorded.out}`;
+    }));
+
+  await check(
+    "e2e_daemon_auto_unrecorded_port_by_sockopt",
+    () =>
+      withDaemon("auto", 3138, async () => {
+        const hits0 = nl.stats().hits;
+        const recorded = await vmtool("-n", CLIENT_NS, "echo", "10.9.1.1", "80", "46021", "65536");
+        const hits = nl.stats().hits - hits0;
+        const unrecorded = await vmtool(
+          "-n",
+          CLIENT_NS,
+          "echo",
+          "10.9.1.1",
+          "8080",
+          "46022",
+          "65536",
+        );
+        assert(recorded.out.startsWith("echo OK 65536"), `port 80: ${recorded.out}`);
+        assert(hits >= 1n, `the module answered ${hits} lookups: auto not on netlink?`);
+        assert(unrecorded.out.startsWith("echo OK 65536"), `port 8080: ${unrecorded.out}`);
+        return `port 80 by netlink (module hits +${hits}): ${recorded.out}; ` +
+          `port 8080, not recorded, by sockopt: ${unrecorded.out}`;
+      }),
+  );
 
   await check("cli_operator_commands", async () => {
     await must(
@@ -1080,6 +1129,7 @@ async function main(): Promise<void> {
 
   echo4.close();
   echo6.close();
+  echo8080.close();
   resolver.close?.();
   nl.close();
   // A handle that stays open across rmmod and insmod, as a daemon's would.
