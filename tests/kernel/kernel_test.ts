@@ -222,6 +222,20 @@ for (const name of CHECKS) {
 }
 
 Deno.test({
+  name: "kernel VM: every check the VM reported has a test here",
+  ignore: reason !== undefined && !inCi,
+  async fn() {
+    const run = await verdictsOnce();
+    // "watchdog" and "modules" are the init script's own (failure-only) verdicts.
+    const known = new Set<string>([...CHECKS, "watchdog", "modules"]);
+    const unknown = [...run.verdicts.keys()].filter((name) => !known.has(name));
+    if (unknown.length) {
+      throw new Error(`verdicts with no test (add them to CHECKS): ${unknown.join(", ")}`);
+    }
+  },
+});
+
+Deno.test({
   name: "kernel VM: console shows no BUG, Oops or WARNING and the watchdog never fired",
   ignore: reason !== undefined && !inCi,
   async fn() {
