@@ -112,11 +112,15 @@ export async function sniff(
       `Cannot sniff: maxBytes must be a positive integer, got ${maxBytes}`,
     );
   }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  // Settles to `undefined`, which no read returns.
-  const deadline = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, deadlineMs);
-  });
+  // The deadline settles the read being awaited with `undefined`, which no
+  // read returns. Not a race against one long-lived deadline promise: each
+  // race would leave a reaction on it until the deadline, one per read.
+  let expired = false;
+  let expire: (() => void) | undefined;
+  const timer = setTimeout(() => {
+    expired = true;
+    expire?.();
+  }, deadlineMs);
   let buffer = new Uint8Array(Math.min(INITIAL_BUFFER, maxBytes));
   let length = 0;
   const result = (
@@ -144,7 +148,13 @@ export async function sniff(
       }
       const view = buffer.subarray(length);
       const read = reader.read(view);
-      const n = await Promise.race([read, deadline]);
+      const n = expired ? undefined : await new Promise<number | null | undefined>(
+        (resolve, reject) => {
+          expire = () => resolve(undefined);
+          read.then(resolve, reject);
+        },
+      );
+      expire = undefined;
       if (n === undefined) {
         const pending = read.then((m) => (m === null ? null : view.subarray(0, m)));
         return result(undefined, "deadline passed", false, pending);
@@ -159,7 +169,7 @@ export async function sniff(
       if (verdict !== undefined) return result(verdict.name, verdict.reason);
     }
   } finally {
-    if (timer !== undefined) clearTimeout(timer);
+    clearTimeout(timer);
   }
 }
 
