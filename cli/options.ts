@@ -12,7 +12,7 @@ import { type HostPort, parseHostPort } from "../resolvers/address.ts";
 import { AUTO, BUILTIN_RESOLVERS } from "../resolvers/registry.ts";
 import { parseUpstream, type Upstream } from "../relay/upstream.ts";
 import { CONNECT_BY, type ConnectBy } from "../relay/server.ts";
-import { parseDuration } from "./duration.ts";
+import { type DurationLimits, parseDuration } from "./duration.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat } from "./log.ts";
 
 /** Shifter's version. */
@@ -104,8 +104,8 @@ function portList(what: string) {
   };
 }
 
-function duration(what: string) {
-  return (text: string): number => parseDuration(text, what);
+function duration(what: string, limits?: DurationLimits) {
+  return (text: string): number => parseDuration(text, what, limits);
 }
 
 function buildProgram() {
@@ -137,13 +137,13 @@ function buildProgram() {
     .option(
       "--connect-timeout <duration>",
       "upstream TCP connect timeout",
-      duration("--connect-timeout"),
+      duration("--connect-timeout", { allowZero: false }),
       5000,
     )
     .option(
       "--reply-timeout <duration>",
       "time for the upstream's CONNECT reply",
-      duration("--reply-timeout"),
+      duration("--reply-timeout", { allowZero: false }),
       15_000,
     )
     .option(

@@ -25,6 +25,13 @@ Deno.test("parseCommandLine() turns the memory reclaim off with --no-memory-recl
   assert.equal(run(["--no-memory-reclaim"]).memoryReclaim, false);
 });
 
+Deno.test("parseCommandLine() takes 0 where it means never or at once, and the longest timer", () => {
+  const c = run(["--idle-timeout", "0", "--drain-timeout", "0", "--sniff-timeout", "596h"]);
+  assert.equal(c.idleTimeoutMs, 0);
+  assert.equal(c.drainTimeoutMs, 0);
+  assert.equal(c.sniffTimeoutMs, 596 * 3_600_000);
+});
+
 Deno.test("parseCommandLine() repeats --listen and --upstream in order", () => {
   const c = run([
     "--listen",
@@ -69,6 +76,12 @@ Deno.test("parseCommandLine() rejects bad flags with one line", async (t) => {
     [["--listen", "0.0.0.0:1", "--listen", "0.0.0.0:1"], /given twice/],
     [["--upstream", "ftp://x:1"], /must use http:\/\//],
     [["--idle-timeout", "soon"], /not a duration/],
+    [["--sniff-timeout", "600h"], /too long \(at most 596h/],
+    [["--drain-timeout", "2147484s"], /too long/],
+    [["--connect-timeout", "0"], /must be at least 1ms/],
+    [["--reply-timeout", "0s"], /must be at least 1ms/],
+    [["--upstream", "http://u:50%off@p:3128"], /not valid percent-encoding/],
+    [["--upstream", "http://p:0"], /port 1-65535/],
     [["--max-connections", "0"], /not a whole number/],
     [["--log-format", "xml"], /xml/],
     [["--log-level", "loud"], /--log-level "loud"/],
