@@ -7,8 +7,6 @@
 
 import { formatHostPort } from "../resolvers/address.ts";
 
-const HAS_PORT = /^[a-z]+:\/\/(?:[^@/]*@)?(?:\[[^\]]*\]|[^:/@]*):[0-9]+(?:[/?#].*)?$/i;
-
 /** One upstream HTTP proxy that speaks `CONNECT`. */
 export interface Upstream {
   /** Host name or address literal. */
@@ -35,31 +33,42 @@ export interface Upstream {
  * ```
  */
 export function parseUpstream(text: string): Upstream {
+  // Error messages show the URL without its credentials.
+  const shown = withoutCredentials(text);
   let url: URL;
   try {
     url = new URL(text);
   } catch {
     throw new TypeError(
-      `--upstream "${text}" is not a URL (write http://HOST:PORT)`,
+      `--upstream "${shown}" is not a URL (write http://HOST:PORT)`,
     );
   }
   if (url.protocol !== "http:") {
     throw new TypeError(
-      `--upstream "${text}" must use http:// (a CONNECT proxy), not ${url.protocol}//`,
+      `--upstream "${shown}" must use http:// (a CONNECT proxy), not ${url.protocol}//`,
     );
   }
-  if (!HAS_PORT.test(text)) {
-    throw new TypeError(`--upstream "${text}" needs a port (http://HOST:PORT)`);
+  // URL drops a default port (":80"): look at what was written.
+  if (!hasPort(text)) {
+    throw new TypeError(`--upstream "${shown}" needs a port (http://HOST:PORT)`);
   }
   if ((url.pathname !== "/" && url.pathname !== "") || url.search || url.hash) {
-    throw new TypeError(`--upstream "${text}" must not have a path or query`);
+    throw new TypeError(`--upstream "${shown}" must not have a path or query`);
   }
   const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
   const port = url.port === "" ? 80 : Number(url.port);
+  if (port < 1) throw new TypeError(`--upstream "${shown}" needs a port 1-65535`);
   let authorization: string | undefined;
   if (url.username !== "" || url.password !== "") {
-    const user = decodeURIComponent(url.username);
-    const pass = decodeURIComponent(url.password);
+    let user: string, pass: string;
+    try {
+      user = decodeURIComponent(url.username);
+      pass = decodeURIComponent(url.password);
+    } catch {
+      throw new TypeError(
+        `--upstream "${shown}": the credentials are not valid percent-encoding (write % as %25)`,
+      );
+    }
     const bytes = new TextEncoder().encode(`${user}:${pass}`);
     authorization = `Basic ${btoa(String.fromCharCode(...bytes))}`;
   }
@@ -69,6 +78,38 @@ export function parseUpstream(text: string): Upstream {
     label: formatHostPort(hostname, port),
     authorization,
   };
+}
+
+/** The authority of `scheme://authority/...`, without any `user:pass@`. */
+function authorityHost(text: string): { start: number; host: string } | undefined {
+  const scheme = text.indexOf("://");
+  if (scheme < 0) return undefined;
+  const from = scheme + 3;
+  let end = text.length;
+  for (const stop of ["/", "?", "#"]) {
+    const i = text.indexOf(stop, from);
+    if (i >= 0 && i < end) end = i;
+  }
+  const at = text.lastIndexOf("@", end - 1);
+  const start = at >= from ? at + 1 : from;
+  return { start, host: text.slice(start, end) };
+}
+
+function hasPort(text: string): boolean {
+  const host = authorityHost(text)?.host ?? "";
+  const colon = host.startsWith("[") ? host.indexOf("]:") + 1 : host.lastIndexOf(":");
+  if (colon <= 0 || colon === host.length - 1) return false;
+  for (let i = colon + 1; i < host.length; i++) {
+    const c = host.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+function withoutCredentials(text: string): string {
+  const found = authorityHost(text);
+  if (found === undefined || found.start === text.indexOf("://") + 3) return text;
+  return `${text.slice(0, text.indexOf("://") + 3)}***@${text.slice(found.start)}`;
 }
 
 /** Options of {@linkcode UpstreamPool}. */

@@ -23,7 +23,11 @@ Deno.test("parseUpstream() rejects unusable URLs with the reason", async (t) => 
     ["https://p:3128", /must use http:\/\//],
     ["socks5://p:1080", /must use http:\/\//],
     ["http://p", /needs a port/],
+    ["http://[::1]", /needs a port/],
+    ["http://p:", /needs a port/],
     ["http://p:3128/path", /path or query/],
+    ["http://p:0", /port 1-65535/],
+    ["http://u:50%off@p:3128", /not valid percent-encoding/],
   ];
   for (const [text, reason] of cases) {
     await t.step(text, () => assert.throws(() => parseUpstream(text), reason));
@@ -48,4 +52,35 @@ Deno.test("UpstreamPool tries held-down upstreams last, and forgets after the ho
   pool.markDown(b!);
   assert.equal(pool.markUp(b!), true);
   assert.deepEqual(pool.order().map((u) => u.hostname), ["a", "b", "c"]);
+});
+
+Deno.test("parseUpstream() takes a password with a raw @ (the last @ ends the credentials)", () => {
+  const u = parseUpstream("http://u:p@ss@proxy:3128");
+  assert.equal(u.label, "proxy:3128");
+  assert.equal(u.authorization, `Basic ${btoa("u:p@ss")}`);
+});
+
+Deno.test("parseUpstream() never puts the credentials into an error", async (t) => {
+  for (
+    const text of [
+      "https://alice:s3cret@p:3128",
+      "http://alice:s3cret@p",
+      "http://alice:s3cret@p:3128/x",
+      "http://alice:s3cret%@p:3128",
+      "http://alice:s3cret@p:0",
+    ]
+  ) {
+    await t.step(text, () => {
+      const error = (() => {
+        try {
+          parseUpstream(text);
+        } catch (e) {
+          return e as Error;
+        }
+      })();
+      assert.ok(error instanceof TypeError, `${text} must be refused`);
+      assert.ok(!error.message.includes("s3cret"), error.message);
+      assert.ok(error.message.includes("***@p"), error.message);
+    });
+  }
 });
