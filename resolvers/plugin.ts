@@ -10,7 +10,15 @@
 
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { Resolver, ResolverFactory, ResolverOptions } from "./resolver.ts";
+import { formatAddress, parseAddress } from "./address.ts";
+import {
+  type AcceptedConnection,
+  type Destination,
+  ResolveError,
+  type Resolver,
+  type ResolverFactory,
+  type ResolverOptions,
+} from "./resolver.ts";
 
 /**
  * Import a plugin module and create its resolver.
@@ -18,7 +26,9 @@ import type { Resolver, ResolverFactory, ResolverOptions } from "./resolver.ts";
  * @param path File path of the module, absolute or relative to the working
  * directory.
  * @param options Handed to the plugin's factory.
- * @returns The plugin's resolver.
+ * @returns The plugin's resolver, whose answers are checked: an IP
+ * address (rewritten in its canonical form) and a port 1-65535, or a
+ * {@linkcode ResolveError} saying what the plugin answered.
  * @throws {Error} Saying which file and why, when the module cannot be
  * imported, exports no factory, or the factory returns no valid resolver.
  */
@@ -40,7 +50,7 @@ export async function loadResolverPlugin(
       : String(error);
     throw new Error(`Cannot load ${what}: ${reason}`, { cause: error });
   }
-  const factory = mod.default ?? mod.createResolver;
+  const factory = typeof mod.default === "function" ? mod.default : mod.createResolver;
   if (typeof factory !== "function") {
     throw new Error(
       `Cannot load ${what}: it exports no factory (export default function, or export function createResolver)`,
@@ -60,7 +70,49 @@ export async function loadResolverPlugin(
       `Cannot load ${what}: its factory returned no resolver (need a string "name" and a "resolve" function)`,
     );
   }
-  return resolver;
+  return checked(resolver, what);
+}
+
+/**
+ * The plugin's resolver, with every answer checked and made canonical: the
+ * loop guard compares addresses as text, and `0:0:0:0:0:0:0:1` must not pass
+ * where `::1` is refused.
+ */
+function checked(resolver: Resolver, what: string): Resolver {
+  const check = (answer: unknown): Destination => {
+    const d = answer as Partial<Destination> | null | undefined;
+    const bytes = typeof d?.hostname === "string" ? parseAddress(d.hostname) : undefined;
+    const port = d?.port;
+    if (
+      bytes === undefined || typeof port !== "number" || !Number.isInteger(port) || port < 1 ||
+      port > 65535
+    ) {
+      throw new ResolveError(
+        `The ${what} answered ${describe(answer)}: not an IP address and a port 1-65535`,
+        "EIO",
+      );
+    }
+    const hostname = formatAddress(bytes);
+    return { hostname, port, family: hostname.includes(":") ? "ipv6" : "ipv4" };
+  };
+  return {
+    name: resolver.name,
+    resolve(accepted: AcceptedConnection): Destination | Promise<Destination> {
+      const found = resolver.resolve(accepted);
+      const thenable = typeof found === "object" && found !== null &&
+        typeof (found as Partial<PromiseLike<Destination>>).then === "function";
+      return thenable ? Promise.resolve(found).then(check) : check(found);
+    },
+    close: () => resolver.close?.(),
+  };
+}
+
+function describe(value: unknown): string {
+  try {
+    return (JSON.stringify(value) ?? String(value)).slice(0, 100);
+  } catch {
+    return String(value).slice(0, 100);
+  }
 }
 
 function isResolver(value: unknown): value is Resolver {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { loadResolverPlugin } from "./plugin.ts";
+import { ResolveError } from "./resolver.ts";
 
 async function pluginFile(source: string): Promise<string> {
   const file = await Deno.makeTempFile({ suffix: ".ts" });
@@ -39,4 +40,53 @@ Deno.test("loadResolverPlugin() reports a module that does not compile", async (
   const file = await pluginFile(`export default (;`);
   await assert.rejects(loadResolverPlugin(file), /Cannot load resolver plugin/);
   await Deno.remove(file);
+});
+
+Deno.test("loadResolverPlugin() takes the default export only when it is a factory", async () => {
+  const file = await pluginFile(
+    `export default 42; export function createResolver() { return { name: "c", resolve: () => ({ hostname: "192.0.2.1", port: 1, family: "ipv4" }) }; }`,
+  );
+  assert.equal((await loadResolverPlugin(file)).name, "c");
+  await Deno.remove(file);
+});
+
+Deno.test("loadResolverPlugin() checks every answer and makes the address canonical", async (t) => {
+  // The plugin answers whatever the test puts in globalThis.answer.
+  const file = await pluginFile(
+    `export default () => ({ name: "echo", resolve: () => globalThis.answer });`,
+  );
+  const r = await loadResolverPlugin(file);
+  const g = globalThis as { answer?: unknown };
+  const accepted = {} as Parameters<typeof r.resolve>[0];
+  try {
+    g.answer = { hostname: "0:0:0:0:0:0:0:1", port: 443, family: "ipv6" };
+    assert.deepEqual(r.resolve(accepted), { hostname: "::1", port: 443, family: "ipv6" });
+    g.answer = Promise.resolve({ hostname: "::ffff:192.0.2.7", port: 80, family: "ipv6" });
+    assert.deepEqual(await r.resolve(accepted), {
+      hostname: "192.0.2.7",
+      port: 80,
+      family: "ipv4",
+    });
+    for (
+      const bad of [
+        { hostname: "192.0.2.1", port: 99999 },
+        { hostname: "192.0.2.1", port: 0 },
+        { hostname: "192.0.2.1", port: "443" },
+        { hostname: "example.test", port: 443 },
+        { hostname: "192.0.2.1\r\nX: 1", port: 443 },
+        null,
+        undefined,
+      ]
+    ) {
+      await t.step(JSON.stringify(bad) ?? "undefined", async () => {
+        g.answer = bad;
+        assert.throws(() => r.resolve(accepted), ResolveError);
+        g.answer = Promise.resolve(bad);
+        await assert.rejects(async () => await r.resolve(accepted), /not an IP address and a port/);
+      });
+    }
+  } finally {
+    delete g.answer;
+    await Deno.remove(file);
+  }
 });
