@@ -70,26 +70,33 @@ function decodeSockaddr(buf: Uint8Array, len: number): Destination | undefined {
 export function createSockoptResolver(): Resolver {
   // One buffer for every call: getsockopt is synchronous.
   const buf = new Uint8Array(28);
-  const v6Levels = [SOL_IPV6], v4Levels = [SOL_IP, SOL_IPV6];
+  const v4Levels = [SOL_IP], mappedLevels = [SOL_IP, SOL_IPV6], v6Levels = [SOL_IPV6];
   return {
     name: "sockopt",
     resolve(accepted: AcceptedConnection): Destination {
-      // An IPv4 client on a dual-stack [::] listener arrives as ::ffff:a.b.c.d
-      // and its conntrack entry is IPv4: ask SOL_IP first for it.
-      const v6 = accepted.localAddr.hostname.includes(":") &&
-        !accepted.localAddr.hostname.startsWith("::ffff:");
-      const levels = v6 ? v6Levels : v4Levels;
-      let rc = 0;
+      // An IPv4 socket knows only SOL_IP. An IPv4 client on a dual-stack
+      // [::] listener arrives as ::ffff:a.b.c.d and its conntrack entry is
+      // IPv4: ask SOL_IP first for it, then SOL_IPV6.
+      const local = accepted.localAddr.hostname;
+      const levels = !local.includes(":")
+        ? v4Levels
+        : local.startsWith("::ffff:")
+        ? mappedLevels
+        : v6Levels;
+      // The first level's error says why (ENOENT: not redirected); a later
+      // one would only say the level does not apply.
+      let first = 0;
       for (const level of levels) {
         buf.fill(0);
-        rc = getsockopt(accepted.fd, level, SO_ORIGINAL_DST, buf);
+        let rc = getsockopt(accepted.fd, level, SO_ORIGINAL_DST, buf);
         if (rc >= 0) {
           const dest = decodeSockaddr(buf, rc);
           if (dest !== undefined) return dest;
           rc = -EINVAL;
         }
+        if (first === 0) first = rc;
       }
-      const code = errorCode(-rc);
+      const code = errorCode(-first);
       throw new ResolveError(
         code === "ENOENT"
           ? `No original destination for ${accepted.remoteAddr.hostname}:${accepted.remoteAddr.port}: the connection was not redirected (no conntrack NAT entry)`
