@@ -34,12 +34,25 @@ Deno.test("shifter --check prints the settings and exits 0", async () => {
 });
 
 Deno.test("shifter exits 1 with a clear reason when the resolver cannot start", async () => {
-  const r = await shifter("--listen", "127.0.0.1:39999", "--resolver", "./nope.ts");
+  // The example plugin refuses to start without SHIFTER_FIXED_DEST.
+  const plugin = new URL("../examples/fixed_resolver.ts", import.meta.url).pathname;
+  const r = await shifter("--listen", "127.0.0.1:39999", "--resolver", plugin);
   assert.equal(r.code, 1);
   assert.match(
     r.stderr,
-    /Cannot start: Cannot load resolver plugin ".*nope.ts": no such file/,
+    /Cannot start: Cannot start resolver plugin ".*fixed_resolver.ts": set SHIFTER_FIXED_DEST/,
   );
+});
+
+Deno.test("shifter --check refuses a resolver that is neither a name nor a file", async () => {
+  for (const spec of ["sokopt", "./nope.ts"]) {
+    const r = await shifter("--check", "--resolver", spec);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /^shifter: (Unknown resolver "sokopt"|--resolver ".\/nope.ts" is not a file)/,
+    );
+  }
 });
 
 Deno.test("shifter exits 1 when its listen address is taken", async () => {

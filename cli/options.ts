@@ -9,7 +9,7 @@ import { Command, CommanderError, Option } from "@commander-js/extra-typings";
 import { isLogLevel, type LogLevel } from "@logtape/logtape";
 import denoJson from "../deno.json" with { type: "json" };
 import { type HostPort, parseHostPort } from "../resolvers/address.ts";
-import { AUTO, BUILTIN_RESOLVERS } from "../resolvers/registry.ts";
+import { AUTO, BUILTIN_RESOLVERS, checkResolverSpec } from "../resolvers/registry.ts";
 import { parseUpstream, type Upstream } from "../relay/upstream.ts";
 import { CONNECT_BY, type ConnectBy } from "../relay/server.ts";
 import { type DurationLimits, parseDuration } from "./duration.ts";
@@ -237,6 +237,7 @@ function toConfig(
       `--log-level "${opts.logLevel}" is not one of ${LOG_LEVELS.join(", ")}`,
     );
   }
+  checkResolverSpec(opts.resolver);
   const listen = (opts.listen.length ? opts.listen : [DEFAULT_LISTEN])
     .map((l) => parseHostPort(l, "--listen"));
   const seen = new Set<string>();

@@ -76,6 +76,8 @@ Deno.test("parseCommandLine() rejects bad flags with one line", async (t) => {
     [["--listen", "0.0.0.0:1", "--listen", "0.0.0.0:1"], /given twice/],
     [["--upstream", "ftp://x:1"], /must use http:\/\//],
     [["--idle-timeout", "soon"], /not a duration/],
+    [["--resolver", "sokopt"], /Unknown resolver "sokopt": use auto, netlink, sockopt, local/],
+    [["--resolver", "./no/such/plugin.ts"], /--resolver ".\/no\/such\/plugin.ts" is not a file/],
     [["--sniff-timeout", "600h"], /too long \(at most 596h/],
     [["--drain-timeout", "2147484s"], /too long/],
     [["--connect-timeout", "0"], /must be at least 1ms/],

@@ -15,7 +15,13 @@ export {
   type ResolverFactory,
   type ResolverOptions,
 } from "./resolver.ts";
-export { AUTO, BUILTIN_RESOLVERS, type BuiltinResolver, openResolver } from "./registry.ts";
+export {
+  AUTO,
+  BUILTIN_RESOLVERS,
+  type BuiltinResolver,
+  checkResolverSpec,
+  openResolver,
+} from "./registry.ts";
 export { withFallback } from "./fallback.ts";
 export { loadResolverPlugin } from "./plugin.ts";
 export { createSockoptResolver } from "./sockopt.ts";

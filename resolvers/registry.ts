@@ -94,9 +94,33 @@ export async function openResolver(
   const builtin = BUILTIN_RESOLVERS.find((r) => r.name === spec);
   if (builtin !== undefined) return await builtin.create(options);
   if (isPath(spec)) return await loadResolverPlugin(spec, options);
-  throw new TypeError(
+  throw unknown(spec);
+}
+
+function unknown(spec: string): TypeError {
+  return new TypeError(
     `Unknown resolver "${spec}": use ${AUTO}, ${
       BUILTIN_RESOLVERS.map((r) => r.name).join(", ")
     }, or a path to a plugin module`,
   );
+}
+
+/**
+ * Check a `--resolver` value without opening anything: `auto`, a built-in
+ * name, or the path of an existing file (whether it loads is known only
+ * when it is opened).
+ *
+ * @param spec The `--resolver` value.
+ * @throws {TypeError} With a one-line reason.
+ */
+export function checkResolverSpec(spec: string): void {
+  if (spec === AUTO || BUILTIN_RESOLVERS.some((r) => r.name === spec)) return;
+  if (!isPath(spec)) throw unknown(spec);
+  let isFile = false;
+  try {
+    isFile = Deno.statSync(spec).isFile;
+  } catch {
+    // Missing, or not readable: not a module Shifter can load.
+  }
+  if (!isFile) throw new TypeError(`--resolver "${spec}" is not a file (a plugin module path)`);
 }
