@@ -150,8 +150,10 @@ export class Server {
   /** Bind every listener (all or none), then start accepting. */
   listen(): void {
     this.#logInfo = connLog.isEnabledFor("info");
+    let binding: HostPort | undefined;
     try {
       for (const l of this.#options.listen) {
+        binding = l;
         this.#listeners.push(
           Deno.listen({ hostname: l.hostname, port: l.port }),
         );
@@ -159,6 +161,12 @@ export class Server {
     } catch (error) {
       for (const l of this.#listeners) l.close();
       this.#listeners.length = 0;
+      // Same error class, and the message says which address.
+      if (error instanceof Error && binding !== undefined) {
+        error.message = `Cannot listen on ${
+          formatHostPort(binding.hostname, binding.port)
+        }: ${error.message}`;
+      }
       throw error;
     }
     for (const l of this.#listeners) this.#loops.push(this.#acceptLoop(l));
@@ -491,7 +499,8 @@ export class Server {
  *
  * @param options Validated options.
  * @returns The running server.
- * @throws {Deno.errors.AddrInUse} And other bind errors, with nothing left open.
+ * @throws {Deno.errors.AddrInUse} And other bind errors, with nothing left
+ * open; the message names the address.
  */
 export function startServer(options: ServerOptions): Server {
   const server = new Server(options);
