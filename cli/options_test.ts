@@ -74,6 +74,7 @@ Deno.test("parseCommandLine() rejects bad flags with one line", async (t) => {
     [["--listen", "nope"], /--listen "nope" is not HOST:PORT/],
     [["--listen", "1.2.3.4:70000"], /no valid port/],
     [["--listen", "0.0.0.0:1", "--listen", "0.0.0.0:1"], /given twice/],
+    [["--listen", "[::0]:1", "--listen", "[::]:1"], /given twice/],
     [["--upstream", "ftp://x:1"], /must use http:\/\//],
     [["--idle-timeout", "soon"], /not a duration/],
     [["--resolver", "sokopt"], /Unknown resolver "sokopt": use auto, netlink, sockopt, local/],
