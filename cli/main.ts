@@ -116,7 +116,14 @@ async function runDaemon(config: DaemonConfig): Promise<number> {
     log.fatal("Cannot start: {error}", { error: errorText(error) });
     return 1;
   } finally {
-    await resolver.close?.();
+    try {
+      await resolver.close?.();
+    } catch (error) {
+      log.error("Resolver {resolver} did not close cleanly: {error}", {
+        resolver: resolver.name,
+        error: errorText(error),
+      });
+    }
   }
 }
 

@@ -65,4 +65,46 @@ Deno.test("shifter exits 1 when its listen address is taken", async () => {
   );
   assert.equal(r.code, 1);
   assert.match(r.stderr, /Cannot start: .*(in use|AddrInUse)/i);
+  assert.ok(r.stderr.includes(`Cannot listen on 127.0.0.1:${taken.addr.port}`), r.stderr);
+});
+
+Deno.test("shifter stops cleanly when its resolver fails to close", async () => {
+  const plugin = await Deno.makeTempFile({ suffix: ".ts" });
+  await Deno.writeTextFile(
+    plugin,
+    `export default () => ({ name: "stubborn", resolve: () => { throw new Error("unused"); }, close: () => { throw new Error("handle stuck"); } });`,
+  );
+  const port = (() => {
+    using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    return l.addr.port;
+  })();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MOD, "--listen", `127.0.0.1:${port}`, "--resolver", plugin],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let log = "";
+  const dec = new TextDecoder();
+  const reader = child.stderr.getReader();
+  try {
+    while (!log.includes("listening on")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      log += dec.decode(value);
+    }
+    child.kill("SIGTERM");
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      log += dec.decode(value);
+    }
+  } finally {
+    reader.releaseLock();
+    await Deno.remove(plugin);
+  }
+  const { code } = await child.status;
+  assert.equal(code, 0, log);
+  assert.match(log, /Resolver stubborn did not close cleanly: handle stuck/);
+  assert.match(log, /Stopped/);
 });
