@@ -307,11 +307,13 @@ static int parse_dest(struct request *req, struct nlattr **tb)
 	memset(out, 0, sizeof(*out));
 	out->family = nla_get_u8(tb[SHIFTER_A_FAMILY]);
 	len = nla_len(tb[SHIFTER_A_DST_ADDR]);
-	if ((out->family == AF_INET && len != 4) ||
-	    (out->family == AF_INET6 && len != 16))
+	if ((out->family != AF_INET || len != 4) &&
+	    (out->family != AF_INET6 || len != 16))
 		return -EPROTO;
 	memcpy(out->addr, nla_data(tb[SHIFTER_A_DST_ADDR]), len);
 	out->port = nla_get_u16(tb[SHIFTER_A_DST_PORT]);
+	if (!out->port)
+		return -EPROTO;
 	out->age_ms = nla_get_u32(tb[SHIFTER_A_AGE_MS]);
 	return 0;
 }
@@ -419,6 +421,8 @@ static int parse_entry(struct request *req, struct nlattr **tb)
 	    !tb[SHIFTER_A_DST_PORT] || !tb[SHIFTER_A_AGE_MS])
 		return -EPROTO;
 	family = nla_get_u8(tb[SHIFTER_A_FAMILY]);
+	if (family != AF_INET && family != AF_INET6)
+		return -EPROTO;
 	len = family == AF_INET ? 4 : 16;
 	if (nla_len(tb[SHIFTER_A_SRC_ADDR]) != len ||
 	    nla_len(tb[SHIFTER_A_DST_ADDR]) != len)
