@@ -129,7 +129,7 @@ function buildProgram() {
     )
     .option(
       "--resolver <name|path>",
-      `how original destinations are found: ${AUTO} (netlink if the kernel module answers, else sockopt), ${
+      `how original destinations are found: ${AUTO} (netlink if the kernel module answers, with sockopt for connections it did not record; else sockopt), ${
         BUILTIN_RESOLVERS.map((r) => r.name).join(", ")
       }, or a path to a plugin module`,
       AUTO,
