@@ -163,7 +163,7 @@ static void shifter_unlink(struct shifter_net *sn, struct shifter_entry *e)
 	lockdep_assert_held(&sn->lock);
 	hlist_del_rcu(&e->node);
 	list_del(&e->age);
-	sn->count--;
+	WRITE_ONCE(sn->count, sn->count - 1);
 	kfree_rcu(e, rcu);
 }
 
@@ -241,7 +241,7 @@ static void shifter_record(struct shifter_net *sn,
 	}
 	hlist_add_head_rcu(&e->node, shifter_bucket(sn, key));
 	list_add_tail(&e->age, &sn->open);
-	sn->count++;
+	WRITE_ONCE(sn->count, sn->count + 1);
 	spin_unlock_bh(&sn->lock);
 	atomic64_inc(&sn->recorded);
 	/* A no-op while the expiry work is already queued. */
@@ -624,7 +624,8 @@ static int __net_init shifter_net_init(struct net *net)
 	/* About two entries per bucket when full; fixed for the netns' life. */
 	nbuckets = roundup_pow_of_two(clamp(READ_ONCE(max_entries) / 2,
 					    64U, 1U << 16));
-	sn->buckets = kvcalloc(nbuckets, sizeof(*sn->buckets), GFP_KERNEL);
+	sn->buckets = kvcalloc(nbuckets, sizeof(*sn->buckets),
+			       GFP_KERNEL_ACCOUNT);
 	if (!sn->buckets)
 		return -ENOMEM;
 	sn->hash_mask = nbuckets - 1;
@@ -645,14 +646,22 @@ out_free_buckets:
 	return ret;
 }
 
+/*
+ * Unregistering does not wait for hooks already running on other CPUs: one
+ * may still record an entry and arm the GC. The pernet core waits for a
+ * grace period between pre_exit and exit, so exit sees no hook at all.
+ */
+static void __net_exit shifter_net_pre_exit(struct net *net)
+{
+	nf_unregister_net_hooks(net, shifter_hook_ops,
+				ARRAY_SIZE(shifter_hook_ops));
+}
+
 static void __net_exit shifter_net_exit(struct net *net)
 {
 	struct shifter_net *sn = shifter_pernet(net);
 	struct shifter_entry *e, *tmp;
 
-	/* No hook runs after this returns: it waits for a grace period. */
-	nf_unregister_net_hooks(net, shifter_hook_ops,
-				ARRAY_SIZE(shifter_hook_ops));
 	cancel_delayed_work_sync(&sn->gc);
 
 	spin_lock_bh(&sn->lock);
@@ -667,10 +676,11 @@ static void __net_exit shifter_net_exit(struct net *net)
 }
 
 static struct pernet_operations shifter_net_ops = {
-	.init	= shifter_net_init,
-	.exit	= shifter_net_exit,
-	.id	= &shifter_net_id,
-	.size	= sizeof(struct shifter_net),
+	.init		= shifter_net_init,
+	.pre_exit	= shifter_net_pre_exit,
+	.exit		= shifter_net_exit,
+	.id		= &shifter_net_id,
+	.size		= sizeof(struct shifter_net),
 };
 
 static int __init shifter_init(void)
