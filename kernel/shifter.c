@@ -586,21 +586,21 @@ static const struct genl_ops shifter_genl_ops[] = {
 		.doit		= shifter_nl_lookup,
 		.policy		= shifter_lookup_policy,
 		.maxattr	= SHIFTER_A_PROTOCOL,
-		.flags		= GENL_ADMIN_PERM,
+		.flags		= GENL_UNS_ADMIN_PERM,
 	},
 	{
 		.cmd		= SHIFTER_CMD_STATS,
 		.doit		= shifter_nl_stats,
 		.policy		= shifter_empty_policy,
 		.maxattr	= SHIFTER_A_FAMILY,
-		.flags		= GENL_ADMIN_PERM,
+		.flags		= GENL_UNS_ADMIN_PERM,
 	},
 	{
 		.cmd		= SHIFTER_CMD_DUMP,
 		.dumpit		= shifter_nl_dump,
 		.policy		= shifter_empty_policy,
 		.maxattr	= SHIFTER_A_FAMILY,
-		.flags		= GENL_ADMIN_PERM,
+		.flags		= GENL_UNS_ADMIN_PERM,
 	},
 };
 

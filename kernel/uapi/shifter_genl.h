@@ -3,8 +3,9 @@
  * Shifter generic netlink interface, shared by the kernel module
  * (kernel/shifter.c) and the user-space shim (libnl-shim/shifter_nl.c).
  *
- * Family "SHIFTER", version 1. Every command needs CAP_NET_ADMIN and acts
- * on the caller's network namespace.
+ * Family "SHIFTER", version 1. Every command needs CAP_NET_ADMIN in the
+ * user namespace that owns the caller's network namespace, and acts on
+ * that network namespace.
  *
  * Byte order: addresses are raw network-order bytes (struct in_addr or
  * struct in6_addr); ports are u16 in host byte order.

@@ -33,6 +33,7 @@ const CHECKS = [
   "netns_isolated",
   "malformed_requests_rejected",
   "unprivileged_eperm",
+  "container_root_owns_its_netns",
   "dump_and_stats",
   "ffi_sync_vs_nonblocking",
   "netlink_and_sockopt_agree",

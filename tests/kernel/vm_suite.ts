@@ -849,6 +849,16 @@ async function main(): Promise<void> {
     return `shim: lookup/stats/dump -EPERM; factory: ${msg.slice(6)}`;
   });
 
+  await check("container_root_owns_its_netns", async () => {
+    // Root of a new user namespace that owns a new network namespace, as in
+    // a container: CAP_NET_ADMIN over that netns only, none in the initial
+    // user namespace. Its own table must answer.
+    const own = await vmtool("-U", "stats");
+    assert(own.out.startsWith("stats OK"), `stats in its own netns: ${own.out}`);
+    assert(/ entries=0 /.test(own.out), `a new netns has an empty table: ${own.out}`);
+    return own.out;
+  });
+
   await check("dump_and_stats", async () => {
     const held = await HeldConnection.open(
       CLIENT_NS,

@@ -2,7 +2,7 @@
 /*
  * vmtool: the in-VM helper of the kernel test suite (tests/kernel/).
  *
- *   vmtool [-n NETNS_PATH] [-u UID] COMMAND ...
+ *   vmtool [-n NETNS_PATH] [-u UID] [-U] COMMAND ...
  *
  *   connect HOST PORT SPORT fin|rst   connect from SPORT, print "connected",
  *                                     wait for a line on stdin, then close
@@ -22,7 +22,9 @@
  *
  * -n enters a network namespace (setns) before anything else; -u drops to
  * UID (and its capabilities) after that, so the netlink socket is opened
- * unprivileged.
+ * unprivileged; -U then makes a user namespace (its root is the caller's
+ * UID outside) and a network namespace it owns, as a container runtime
+ * does: capabilities there, none in the initial user namespace.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -511,12 +513,41 @@ static int cmd_hammer(char **argv)
 	return 0;
 }
 
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Become root of a new user namespace that owns a new network namespace. */
+static int own_namespaces(void)
+{
+	unsigned int uid = getuid(), gid = getgid();
+	char map[32];
+
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNET) < 0)
+		return -1;
+	if (write_file("/proc/self/setgroups", "deny") < 0)
+		return -1;
+	snprintf(map, sizeof(map), "0 %u 1", uid);
+	if (write_file("/proc/self/uid_map", map) < 0)
+		return -1;
+	snprintf(map, sizeof(map), "0 %u 1", gid);
+	return write_file("/proc/self/gid_map", map);
+}
+
 int main(int argc, char **argv)
 {
 	int opt, fd;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((opt = getopt(argc, argv, "+n:u:")) != -1) {
+	while ((opt = getopt(argc, argv, "+n:u:U")) != -1) {
 		switch (opt) {
 		case 'n':
 			fd = open(optarg, O_RDONLY);
@@ -529,6 +560,12 @@ int main(int argc, char **argv)
 		case 'u':
 			if (setgid(atoi(optarg)) < 0 || setuid(atoi(optarg)) < 0) {
 				perror("setuid");
+				return 1;
+			}
+			break;
+		case 'U':
+			if (own_namespaces() < 0) {
+				perror("unshare");
 				return 1;
 			}
 			break;
