@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
@@ -28,10 +29,15 @@ _Static_assert(offsetof(struct shifter_nl_dest, addr) == 12, "dest layout");
 _Static_assert(sizeof(struct shifter_nl_entry) == 44, "entry layout");
 _Static_assert(sizeof(struct shifter_nl_stats) == 72, "stats layout");
 
+/* How often an -ENOENT may cost a round trip to the controller. */
+#define RECHECK_MS 100
+
 struct shifter_nl {
 	pthread_mutex_t lock;	/* one request at a time on the socket */
 	struct nl_sock *sk;
 	int family_id;
+	uint64_t checked_ms;	/* when family_id was last resolved */
+	int gone;		/* the family was not found then */
 };
 
 /* Request state shared with the libnl callbacks. */
@@ -234,17 +240,39 @@ static struct nl_msg *new_request(struct shifter_nl *h, uint8_t cmd,
 	return msg;
 }
 
-/*
- * The generic netlink core answers -ENOENT for a family id it does not know:
- * after rmmod and insmod the module has a new id. Resolve the name again and
- * say whether the id moved, so that the caller retries once.
- */
-static int family_moved(struct shifter_nl *h)
+static uint64_t now_ms(void)
 {
-	int id = genl_ctrl_resolve(h->sk, SHIFTER_GENL_NAME);
+	struct timespec ts;
 
-	if (id < 0 || id == h->family_id)
-		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * What an -ENOENT means. The module answers it for a missing entry, and the
+ * generic netlink core for a family id it does not know: after rmmod and
+ * insmod the module has a new id, and with no module there is none. Asking
+ * the controller costs a round trip (and, with the family gone, makes the
+ * kernel run modprobe), so the name is resolved again at most every
+ * RECHECK_MS; in between, the last answer stands.
+ *
+ * Return: 1 when the id moved (retry once); else the error to report,
+ * -ENOENT, or -ENODEV when the family is gone.
+ */
+static int recheck_family(struct shifter_nl *h)
+{
+	uint64_t now = now_ms();
+	int id;
+
+	if (now - h->checked_ms < RECHECK_MS)
+		return h->gone ? -ENODEV : -ENOENT;
+	h->checked_ms = now;
+	id = genl_ctrl_resolve(h->sk, SHIFTER_GENL_NAME);
+	h->gone = id < 0;
+	if (id < 0)
+		return -ENODEV;
+	if (id == h->family_id)
+		return -ENOENT;
 	h->family_id = id;
 	return 1;
 }
@@ -285,6 +313,7 @@ int shifter_nl_open(struct shifter_nl **handle, uint32_t timeout_ms)
 		goto out_free_sock;
 	}
 	h->family_id = ret;
+	h->checked_ms = now_ms();
 	pthread_mutex_init(&h->lock, NULL);
 	*handle = h;
 	return 0;
@@ -352,7 +381,12 @@ int shifter_nl_lookup(struct shifter_nl *h, uint32_t family, const void *addr,
 		req.parse = parse_dest;
 		req.out = out;
 		ret = transact(h, msg, &req);
-		if (ret != -ENOENT || attempt || !family_moved(h))
+		if (ret != -ENOENT)
+			h->gone = 0;	/* the family answered */
+		if (ret != -ENOENT || attempt)
+			break;
+		ret = recheck_family(h);
+		if (ret != 1)
 			break;
 	}
 	pthread_mutex_unlock(&h->lock);
@@ -403,7 +437,12 @@ int shifter_nl_stats(struct shifter_nl *h, struct shifter_nl_stats *out)
 		req.out = out;
 		msg = new_request(h, SHIFTER_CMD_STATS, 0);
 		ret = msg ? transact(h, msg, &req) : -ENOMEM;
-		if (ret != -ENOENT || attempt || !family_moved(h))
+		if (ret != -ENOENT)
+			h->gone = 0;	/* the family answered */
+		if (ret != -ENOENT || attempt)
+			break;
+		ret = recheck_family(h);
+		if (ret != 1)
 			break;
 	}
 	pthread_mutex_unlock(&h->lock);
@@ -461,7 +500,12 @@ int shifter_nl_dump(struct shifter_nl *h, struct shifter_nl_entry *out,
 		req.max = max;
 		msg = new_request(h, SHIFTER_CMD_DUMP, NLM_F_DUMP);
 		ret = msg ? transact(h, msg, &req) : -ENOMEM;
-		if (ret != -ENOENT || attempt || !family_moved(h))
+		if (ret != -ENOENT)
+			h->gone = 0;	/* the family answered */
+		if (ret != -ENOENT || attempt)
+			break;
+		ret = recheck_family(h);
+		if (ret != 1)
 			break;
 	}
 	pthread_mutex_unlock(&h->lock);

@@ -11,8 +11,10 @@
  * that waits for the kernel is bounded by the handle's receive timeout.
  *
  * Module reloads: the family gets a new id on each insmod. A request that
- * the kernel answers with -ENOENT resolves the family again and, when the id
- * moved, is retried once, so an open handle survives rmmod + insmod.
+ * the kernel answers with -ENOENT resolves the family again (at most every
+ * 100 ms: an -ENOENT is mostly a plain miss) and, when the id moved, is
+ * retried once, so an open handle survives rmmod + insmod; with the family
+ * gone it answers -ENODEV.
  */
 #ifndef SHIFTER_NL_H
 #define SHIFTER_NL_H
@@ -80,9 +82,11 @@ int shifter_nl_open(struct shifter_nl **handle, uint32_t timeout_ms);
  * @port: the client port, host order.
  * @out: receives the destination on success.
  *
- * Return: 0; -ENOENT no entry; -EINVAL bad arguments; -ENOPROTOOPT family
- * not supported; -EPERM caller lacks CAP_NET_ADMIN; -ETIMEDOUT no reply in
- * time; -EBADF @h is NULL; other -errno from the socket.
+ * Return: 0; -ENOENT no entry; -ENODEV the module is not loaded (any
+ * more: checked at most every 100 ms, -ENOENT in between); -EINVAL bad
+ * arguments; -ENOPROTOOPT family not supported; -EPERM caller lacks
+ * CAP_NET_ADMIN; -ETIMEDOUT no reply in time; -EBADF @h is NULL; other
+ * -errno from the socket.
  */
 int shifter_nl_lookup(struct shifter_nl *h, uint32_t family, const void *addr,
 		      uint32_t addr_len, uint32_t port,
@@ -93,8 +97,9 @@ int shifter_nl_lookup(struct shifter_nl *h, uint32_t family, const void *addr,
  * @h: an open handle.
  * @out: receives the counters.
  *
- * Return: 0; -EPERM caller lacks CAP_NET_ADMIN; -ETIMEDOUT; -EPROTO reply
- * without counters; other -errno.
+ * Return: 0; -ENODEV the module is not loaded (any more); -EPERM caller
+ * lacks CAP_NET_ADMIN; -ETIMEDOUT; -EPROTO reply without counters; other
+ * -errno.
  */
 int shifter_nl_stats(struct shifter_nl *h, struct shifter_nl_stats *out);
 

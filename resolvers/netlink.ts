@@ -64,6 +64,7 @@ const ERRNO_NAMES: Readonly<Record<number, string>> = {
   12: "ENOMEM",
   13: "EACCES",
   16: "EBUSY",
+  19: "ENODEV",
   22: "EINVAL",
   34: "ERANGE",
   71: "EPROTO",
@@ -115,6 +116,8 @@ function describe(errno: number): string {
       return "the caller lacks CAP_NET_ADMIN";
     case 2:
       return "no such entry";
+    case 19:
+      return "the Shifter kernel module is not loaded: insmod kernel/shifter.ko";
     case 22:
       return "invalid request";
     case 92:
@@ -433,10 +436,15 @@ const RESOLVE_CODES: ReadonlySet<string> = new Set([
   "EPERM",
 ]);
 
-/** Mirror the kernel's answer; a policy range failure is a bad request too. */
+/**
+ * Mirror the kernel's answer; a policy range failure is a bad request too,
+ * and with the module gone there is no entry either (`auto` then asks
+ * sockopt).
+ */
 function resolveCode(err: unknown): ResolveErrorCode {
   if (!(err instanceof ShifterNetlinkError)) return "EIO";
   if (err.code === "ERANGE") return "EINVAL";
+  if (err.code === "ENODEV") return "ENOENT";
   return RESOLVE_CODES.has(err.code) ? err.code as ResolveErrorCode : "EIO";
 }
 

@@ -500,7 +500,7 @@ static int cmd_hammer(char **argv)
 			ret = shifter_nl_dump(h, e, 64);
 			break;
 		}
-		if (ret >= 0 || ret == -ENOENT) {
+		if (ret >= 0 || ret == -ENOENT || ret == -ENODEV) {
 			ok++;
 		} else {
 			errs++;
