@@ -10,6 +10,7 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import {
   hasProgram,
   NETNS_REQUIREMENTS,
@@ -51,9 +52,27 @@ interface World {
   shifter: Daemon;
   shifterHalf: Daemon;
   shifterVerified: Daemon;
+  /** Undoes the setup, last step first; also run when the setup fails. */
+  undo: (() => unknown)[];
 }
 
-let world: World | undefined;
+/** The shared setup, or its failure (every test then fails with it). */
+let world: Promise<World> | undefined;
+
+async function stopProcess(p: Deno.ChildProcess): Promise<void> {
+  try {
+    p.kill("SIGKILL");
+  } catch { /* exited */ }
+  await p.status;
+}
+
+async function undoAll(undo: (() => unknown)[]): Promise<void> {
+  for (const step of undo.splice(0).reverse()) {
+    try {
+      await step();
+    } catch { /* best effort: go on with the rest */ }
+  }
+}
 
 /** Squid on the gateway: names of the test hosts, and a dstdomain ACL. */
 const SQUID_OPTIONS = (topo: Topology) => ({
@@ -136,95 +155,105 @@ async function listening(topo: Topology, port: number): Promise<boolean> {
 }
 
 async function setup(): Promise<World> {
-  const topo = await createTopology("shtest");
-  const dir = await Deno.makeTempDir({ prefix: "shifter-e2e-" });
-  const cert = `${dir}/cert.pem`;
-  await run(
-    "openssl",
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-subj",
-    "/CN=site.test",
-    "-addext",
-    "subjectAltName=DNS:site.test,IP:10.77.2.2,IP:fd77:2::2",
-    "-days",
-    "2",
-    "-keyout",
-    `${dir}/key.pem`,
-    "-out",
-    cert,
-  );
-  const origin = topo.spawn(topo.origin, [
-    Deno.execPath(),
-    "run",
-    "-A",
-    `${ROOT}tests/fixtures/origin.ts`,
-    cert,
-    `${dir}/key.pem`,
-  ], { stdout: "null", stderr: "inherit" });
-  // The gateway's system resolver (for name-verified) reads this hosts file:
-  // `ip netns exec` mounts /etc/netns/NAME/hosts over /etc/hosts.
-  await Deno.mkdir(`/etc/netns/${topo.gateway}`, { recursive: true });
-  await Deno.writeTextFile(
-    `/etc/netns/${topo.gateway}/hosts`,
-    "127.0.0.1 localhost\n::1 localhost ip6-localhost\n10.77.2.2 site.test\n10.77.2.99 wrong.test\n",
-  );
-  const squid = await startSquid(SQUID_OPTIONS(topo));
-  const passProxy = topo.spawn(topo.gateway, [
-    Deno.execPath(),
-    "run",
-    "-A",
-    `${ROOT}tests/fixtures/connect_proxy.ts`,
-    "127.0.0.1",
-    String(PASS_PORT),
-  ], { stdout: "null", stderr: "inherit" });
-  // Half-close needs an upstream that passes it: Squid 5 ends the tunnel.
-  await topo.redirect(HALF_CLOSE_PORT, ["--dport", "7007"]);
-  await topo.redirect(VERIFIED_PORT, ["--dport", "8443"]);
-  await topo.redirect(SHIFTER_PORT);
-  const shifter = startShifter(
-    topo,
-    SHIFTER_PORT,
-    `http://127.0.0.1:${SQUID_PORT}`,
-  );
-  const shifterHalf = startShifter(
-    topo,
-    HALF_CLOSE_PORT,
-    `http://127.0.0.1:${PASS_PORT}`,
-  );
-  const shifterVerified = startShifter(topo, VERIFIED_PORT, `http://127.0.0.1:${SQUID_PORT}`, [
-    "--connect-by",
-    "name-verified",
-    "--tls-ports",
-    "8443",
-  ]);
-  await waitFor(
-    async () =>
-      await listening(topo, SHIFTER_PORT) &&
-      await listening(topo, HALF_CLOSE_PORT) &&
-      await listening(topo, VERIFIED_PORT) &&
-      await listening(topo, PASS_PORT),
-    "Shifter and the pass-through proxy",
-    20_000,
-  );
-  await waitFor(
-    async () => {
-      const out = await new Deno.Command("ip", {
-        args: ["netns", "exec", topo.origin, "ss", "-Hltn", "sport = :443"],
-      }).output();
-      return new TextDecoder().decode(out.stdout).includes(":443");
-    },
-    "the origin",
-    20_000,
-  );
-  return { topo, dir, cert, squid, origin, passProxy, shifter, shifterHalf, shifterVerified };
+  // Built step by step, each with its undo, so that a failure halfway
+  // leaves nothing behind; the undo of Squid reads w.squid when it runs (a
+  // test restarts Squid).
+  const w = { undo: [] as (() => unknown)[] } as World;
+  try {
+    w.topo = await createTopology("shtest");
+    w.undo.push(() => w.topo.destroy());
+    w.dir = await Deno.makeTempDir({ prefix: "shifter-e2e-" });
+    w.undo.push(() => Deno.remove(w.dir, { recursive: true }));
+    w.cert = `${w.dir}/cert.pem`;
+    await run(
+      "openssl",
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-subj",
+      "/CN=site.test",
+      "-addext",
+      "subjectAltName=DNS:site.test,IP:10.77.2.2,IP:fd77:2::2",
+      "-days",
+      "2",
+      "-keyout",
+      `${w.dir}/key.pem`,
+      "-out",
+      w.cert,
+    );
+    w.origin = w.topo.spawn(w.topo.origin, [
+      Deno.execPath(),
+      "run",
+      "-A",
+      `${ROOT}tests/fixtures/origin.ts`,
+      w.cert,
+      `${w.dir}/key.pem`,
+    ], { stdout: "null", stderr: "inherit" });
+    w.undo.push(() => stopProcess(w.origin));
+    // The gateway's system resolver (for name-verified) reads this hosts file:
+    // `ip netns exec` mounts /etc/netns/NAME/hosts over /etc/hosts.
+    await Deno.mkdir(`/etc/netns/${w.topo.gateway}`, { recursive: true });
+    w.undo.push(() => Deno.remove(`/etc/netns/${w.topo.gateway}`, { recursive: true }));
+    await Deno.writeTextFile(
+      `/etc/netns/${w.topo.gateway}/hosts`,
+      "127.0.0.1 localhost\n::1 localhost ip6-localhost\n10.77.2.2 site.test\n10.77.2.99 wrong.test\n",
+    );
+    w.squid = await startSquid(SQUID_OPTIONS(w.topo));
+    w.undo.push(() => w.squid.stop());
+    w.passProxy = w.topo.spawn(w.topo.gateway, [
+      Deno.execPath(),
+      "run",
+      "-A",
+      `${ROOT}tests/fixtures/connect_proxy.ts`,
+      "127.0.0.1",
+      String(PASS_PORT),
+    ], { stdout: "null", stderr: "inherit" });
+    w.undo.push(() => stopProcess(w.passProxy));
+    // Half-close needs an upstream that passes it: Squid 5 ends the tunnel.
+    await w.topo.redirect(HALF_CLOSE_PORT, ["--dport", "7007"]);
+    await w.topo.redirect(VERIFIED_PORT, ["--dport", "8443"]);
+    await w.topo.redirect(SHIFTER_PORT);
+    w.shifter = startShifter(w.topo, SHIFTER_PORT, `http://127.0.0.1:${SQUID_PORT}`);
+    w.undo.push(() => stopProcess(w.shifter.child));
+    w.shifterHalf = startShifter(w.topo, HALF_CLOSE_PORT, `http://127.0.0.1:${PASS_PORT}`);
+    w.undo.push(() => stopProcess(w.shifterHalf.child));
+    w.shifterVerified = startShifter(w.topo, VERIFIED_PORT, `http://127.0.0.1:${SQUID_PORT}`, [
+      "--connect-by",
+      "name-verified",
+      "--tls-ports",
+      "8443",
+    ]);
+    w.undo.push(() => stopProcess(w.shifterVerified.child));
+    await waitFor(
+      async () =>
+        await listening(w.topo, SHIFTER_PORT) &&
+        await listening(w.topo, HALF_CLOSE_PORT) &&
+        await listening(w.topo, VERIFIED_PORT) &&
+        await listening(w.topo, PASS_PORT),
+      "Shifter and the pass-through proxy",
+      20_000,
+    );
+    await waitFor(
+      async () => {
+        const out = await new Deno.Command("ip", {
+          args: ["netns", "exec", w.topo.origin, "ss", "-Hltn", "sport = :443"],
+        }).output();
+        return new TextDecoder().decode(out.stdout).includes(":443");
+      },
+      "the origin",
+      20_000,
+    );
+    return w;
+  } catch (error) {
+    await undoAll(w.undo);
+    throw error;
+  }
 }
 
-async function getWorld(): Promise<World> {
-  return world ??= await setup();
+function getWorld(): Promise<World> {
+  return world ??= setup();
 }
 
 function curl(w: World, ...args: string[]): Promise<string> {
@@ -666,8 +695,19 @@ Deno.test({
       stdout: "piped",
       stderr: "piped",
     }).output();
-    await waitFor(() => logs(w.shifter).length >= 0 && true, "");
-    await new Promise((r) => setTimeout(r, 1000));
+    // The transfer is in flight once Shifter has accepted it.
+    await waitFor(
+      async () =>
+        (await w.topo.exec(
+          w.topo.gateway,
+          "ss",
+          "-Htn",
+          "state",
+          "established",
+          `( sport = :${SHIFTER_PORT} )`,
+        )).trim() !== "",
+      "the transfer to reach Shifter",
+    );
     w.shifter.child.kill("SIGTERM");
     await waitFor(
       async () => !(await listening(w.topo, SHIFTER_PORT)),
@@ -695,28 +735,19 @@ Deno.test({
   ...opts,
   name: "e2e: teardown leaves no process or namespace behind",
   async fn() {
-    if (world === undefined) return;
-    const w = world;
+    // Whether the setup succeeded or failed, what it started is gone after.
+    const w = await world?.catch(() => undefined);
     world = undefined;
-    for (
-      const p of [
-        w.origin,
-        w.passProxy,
-        w.shifterHalf.child,
-        w.shifterVerified.child,
-        w.shifter.child,
-      ]
-    ) {
-      try {
-        p.kill("SIGKILL");
-      } catch { /* exited */ }
-      await p.status;
+    const started = w === undefined
+      ? []
+      : [w.origin, w.passProxy, w.shifter.child, w.shifterHalf.child, w.shifterVerified.child];
+    if (w !== undefined) await undoAll(w.undo);
+    for (const p of started) {
+      // Each was killed and reaped: kill() on a reaped child throws.
+      assert.throws(() => p.kill("SIGKILL"), TypeError);
     }
-    await w.squid.stop();
-    await w.topo.destroy();
-    await Deno.remove(`/etc/netns/${w.topo.gateway}`, { recursive: true });
-    await Deno.remove(w.dir, { recursive: true });
     const left = await run("ip", "netns", "list");
     assert.ok(!left.includes("shtest-"), left);
+    assert.ok(!existsSync("/etc/netns/shtest-gw"), "the gateway's hosts file is removed");
   },
 });
