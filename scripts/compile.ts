@@ -22,14 +22,20 @@ const deno = Deno.execPath();
 const PERMISSIONS: string[] = startTaskFlags();
 
 async function sh(cmd: string, args: string[], cwd = root): Promise<boolean> {
-  const out = await new Deno.Command(cmd, {
-    args,
-    cwd,
-    stdout: "inherit",
-    stderr: "inherit",
-  })
-    .output();
-  return out.success;
+  try {
+    const out = await new Deno.Command(cmd, {
+      args,
+      cwd,
+      stdout: "inherit",
+      stderr: "inherit",
+    })
+      .output();
+    return out.success;
+  } catch (error) {
+    // Not installed (make, tar...): the caller says what that means.
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
 }
 
 await Deno.mkdir(dist, { recursive: true });

@@ -8,6 +8,7 @@ import fc from "fast-check";
 import { ClientHelloError, parseClientHello } from "./client_hello.ts";
 import { buildClientHello, concat, wrapRecords } from "./_testing.ts";
 import { captureFirstBytes, hasCommand, spawnQuiet } from "./_capture.ts";
+import { skipUnless } from "../tests/_env.ts";
 
 function hello(bytes: Uint8Array) {
   const parsed = parseClientHello(bytes);
@@ -300,14 +301,13 @@ Deno.test("parseClientHello() fuzz: valid names survive any record split", () =>
 
 // Real captures, made now from real clients pointed at a loopback listener.
 
-const haveOpenssl = await hasCommand("openssl");
-const haveCurl = await hasCommand("curl");
-if (!haveOpenssl) console.log("SKIP openssl captures: openssl not on PATH");
-if (!haveCurl) console.log("SKIP curl captures: curl not on PATH");
+// Skipped, with the reason printed, only outside CI.
+const skipOpenssl = skipUnless("openssl captures", { openssl: await hasCommand("openssl") });
+const skipCurl = skipUnless("curl captures", { curl: await hasCommand("curl") });
 
 Deno.test({
   name: "parseClientHello() reads the name from a real openssl s_client ClientHello",
-  ignore: !haveOpenssl,
+  ignore: skipOpenssl,
   async fn() {
     const bytes = await captureFirstBytes(
       (port) =>
@@ -330,7 +330,7 @@ Deno.test({
 
 Deno.test({
   name: "parseClientHello() sees no SNI from openssl s_client -noservername",
-  ignore: !haveOpenssl,
+  ignore: skipOpenssl,
   async fn() {
     const bytes = await captureFirstBytes(
       (port) =>
@@ -345,7 +345,7 @@ Deno.test({
 
 Deno.test({
   name: "parseClientHello() reads the name from a real curl --resolve ClientHello",
-  ignore: !haveCurl,
+  ignore: skipCurl,
   async fn() {
     const bytes = await captureFirstBytes(
       (port) =>
@@ -374,7 +374,7 @@ Deno.test({
 
 Deno.test({
   name: "parseClientHello() sees no SNI from curl to an IP address",
-  ignore: !haveCurl,
+  ignore: skipCurl,
   async fn() {
     const bytes = await captureFirstBytes(
       (port) =>

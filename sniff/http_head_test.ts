@@ -2,6 +2,7 @@ import { deepStrictEqual as assertEquals, strictEqual } from "node:assert/strict
 import fc from "fast-check";
 import { HttpHeadError, parseHttpHead } from "./http_head.ts";
 import { captureFirstBytes, hasCommand, spawnQuiet } from "./_capture.ts";
+import { skipUnless } from "../tests/_env.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -115,12 +116,12 @@ Deno.test("parseHttpHead() fuzz: arbitrary bytes only ever throw HttpHeadError",
   );
 });
 
-const haveCurl = await hasCommand("curl");
-if (!haveCurl) console.log("SKIP curl capture: curl not on PATH");
+// Skipped, with the reason printed, only outside CI.
+const skipCurl = skipUnless("curl capture", { curl: await hasCommand("curl") });
 
 Deno.test({
   name: "parseHttpHead() reads the Host from a real curl request",
-  ignore: !haveCurl,
+  ignore: skipCurl,
   async fn() {
     const bytes = await captureFirstBytes(
       (port) =>

@@ -12,13 +12,13 @@ import { startServer } from "../relay/server.ts";
 import { parseUpstream } from "../relay/upstream.ts";
 import type { Resolver } from "../resolvers/resolver.ts";
 import { freePort } from "./_daemon.ts";
-import { run, skipUnless, SQUID_REQUIREMENTS, waitFor } from "./_env.ts";
+import { hasProgram, run, skipUnless, SQUID_REQUIREMENTS, waitFor } from "./_env.ts";
 import { startSquid } from "./_squid.ts";
 import { patternBytes } from "./fixtures/pattern.ts";
 
 const ignore = skipUnless("Squid integration tests", {
   ...SQUID_REQUIREMENTS,
-  openssl: true,
+  openssl: hasProgram("openssl"),
 });
 const enc = new TextEncoder();
 
