@@ -192,8 +192,10 @@ async function measure(ctx: RunContext, path: PathName): Promise<Sample> {
       await sleep(1000);
       const loaded = await svc.rssKib();
       s.idle_tunnels_failed = idle.result.failed ?? NaN;
-      s.idle_kib_per_tunnel = (loaded - s.rss_baseline_kib) /
-        (idle.result.tunnels || 1);
+      // No tunnel open, no figure (NaN is left out of the medians).
+      s.idle_kib_per_tunnel = idle.result.tunnels
+        ? (loaded - s.rss_baseline_kib) / idle.result.tunnels
+        : NaN;
     } finally {
       await idle.close();
     }
@@ -231,8 +233,10 @@ async function measure(ctx: RunContext, path: PathName): Promise<Sample> {
   s.loadgen_cpu_s_per_gib_down = down.res.cpu_s! / gib;
 
   const conns = await step("conns", [opts.conns, opts.concurrency]);
-  const kconns = opts.conns / 1000;
-  s.conns_per_s = opts.conns / conns.res.secs!;
+  // Per completed connection: a path that refuses fast must not look cheap.
+  const completed = opts.conns - (conns.res.failed ?? 0);
+  const kconns = completed > 0 ? completed / 1000 : NaN;
+  s.conns_per_s = completed / conns.res.secs!;
   s.conns_failed = conns.res.failed!;
   if (svc) s.cpu_ms_per_1000_conns = conns.redir * 1000 / kconns;
   s.upstream_cpu_ms_per_1000_conns = conns.upstream * 1000 / kconns;
@@ -372,9 +376,8 @@ async function main(args: string[]): Promise<number> {
   }
   const commit = opts.label ?? await shifterVersion();
 
-  await using ns = await Netns.create(NS_NAME, {
-    addresses: PATH_NAMES.map((p) => PATHS[p].dest),
-  });
+  // Before the namespace exists, so that an interrupt while it is being
+  // made still deletes it.
   const stop = () => {
     if (interrupted) return;
     interrupted = true;
@@ -386,6 +389,10 @@ async function main(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   try {
+    await using ns = await Netns.create(NS_NAME, {
+      addresses: PATH_NAMES.map((p) => PATHS[p].dest),
+    });
+    if (interrupted) throw new Error("Benchmark interrupted");
     await using _origin = await Service.start(ns, "origin", [
       helpers.origin,
       String(ORIGIN_PORT),
@@ -398,22 +405,30 @@ async function main(args: string[]): Promise<number> {
     };
     let text = "";
     for (const kind of opts.upstreams) {
-      const samples = await runUpstream(
-        kind,
-        ns,
-        helpers,
-        runDir,
-        clkTck,
-        opts,
-      );
-      const med = medians(samples);
       const upstream = kind === "fast" ? "fast (bench/upstream.c, splice)" : "squid";
+      let samples: Awaited<ReturnType<typeof runUpstream>>;
+      try {
+        samples = await runUpstream(kind, ns, helpers, runDir, clkTck, opts);
+      } catch (err) {
+        // One upstream failing (Squid would not start) costs only its table.
+        if (interrupted) throw err;
+        const section = `\nUpstream: ${upstream}: not measured: ${err}\n`;
+        console.log(section);
+        text += section;
+        raw[kind] = { error: String(err) };
+        continue;
+      }
+      const med = medians(samples);
       raw[kind] = { samples, medians: med };
+      // What was measured so far survives a later failure.
+      await Deno.writeTextFile(`${runDir}/raw.json`, JSON.stringify(raw, null, 2));
       const file = kind === "fast" ? "latest.json" : `latest-${kind}.json`;
-      await Deno.writeTextFile(
-        `${RESULTS}${file}`,
-        JSON.stringify(latestJson(upstream, med), null, 2) + "\n",
-      );
+      if (Object.keys(med).length > 0) {
+        await Deno.writeTextFile(
+          `${RESULTS}${file}`,
+          JSON.stringify(latestJson(upstream, med), null, 2) + "\n",
+        );
+      }
       const busy = median(
         Object.values(samples).flat().map((x) => x.others_busy_pct ?? NaN),
       );
