@@ -36,7 +36,10 @@ gcc -O2 -Wall -Wextra -Wno-unused-parameter -I/usr/include/libnl3 \
 # 2. The kernel image matching the headers, fetched once.
 IMG=$CACHE/img-$KVER
 if [ ! -f "$IMG/boot/vmlinuz-$KVER" ]; then
-	(cd "$CACHE" && apt-get download "linux-image-$KVER" >&2)
+	# Stale package lists (a machine set up long ago) may name a file the
+	# archive no longer has: refresh them once and try again.
+	(cd "$CACHE" && { apt-get download "linux-image-$KVER" >&2 ||
+		{ apt-get update -qq >&2 && apt-get download "linux-image-$KVER" >&2; }; })
 	rm -rf "$IMG.tmp"
 	dpkg-deb -x "$CACHE"/linux-image-"$KVER"_*.deb "$IMG.tmp"
 	depmod -b "$IMG.tmp" "$KVER"
