@@ -61,15 +61,25 @@ export async function setupLogging(
   });
 }
 
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\x00-\x1f]/;
+
 /**
- * How a field's value reads in a text line: strings bare, absent fields as
- * "-" (as in Squid's logs), numbers and booleans plainly (`inspect` is
- * costly on a line written per connection), anything else inspected.
+ * How a field's value reads in a text line: strings bare (control
+ * characters escaped), absent fields as "-" (as in Squid's logs), numbers
+ * and booleans plainly (`inspect` is costly on a line written per
+ * connection), anything else inspected.
+ *
+ * @param v The value.
+ * @param inspect logtape's fallback for other values.
+ * @returns The text.
  */
-function formatValue(v: unknown, inspect: (v: unknown) => string): string {
+export function formatValue(v: unknown, inspect: (v: unknown) => string): string {
   switch (typeof v) {
     case "string":
-      return v;
+      // A line per record: a newline in a value (a plugin's error message)
+      // must not forge another.
+      return CONTROL.test(v) ? JSON.stringify(v).slice(1, -1) : v;
     case "undefined":
       return "-";
     case "number":

@@ -26,6 +26,11 @@ export interface BatchSinkOptions {
    * until the held ones are written. @default {1048576}
    */
   maxPendingChars?: number;
+  /**
+   * How long disposing waits for the held lines to be written, in ms (an
+   * output that never drains must not hold up the exit). @default {3000}
+   */
+  closeTimeoutMs?: number;
 }
 
 /** A sink whose pending lines can be awaited (on shutdown). */
@@ -49,6 +54,7 @@ export type BatchSink = Sink & AsyncDisposable;
 export function getBatchSink(out: BatchWriter, options: BatchSinkOptions): BatchSink {
   const { formatter } = options;
   const max = options.maxPendingChars ?? 1 << 20;
+  const closeTimeoutMs = options.closeTimeoutMs ?? 3000;
   const encoder = new TextEncoder();
   let pending: string[] = [];
   let pendingChars = 0;
@@ -67,8 +73,19 @@ export function getBatchSink(out: BatchWriter, options: BatchSinkOptions): Batch
         const bytes = encoder.encode(pending.join(""));
         pending = [];
         pendingChars = 0;
+        let backoff = 1;
         for (let off = 0; off < bytes.length;) {
-          off += await out.write(off === 0 ? bytes : bytes.subarray(off));
+          try {
+            off += await out.write(off === 0 ? bytes : bytes.subarray(off));
+            backoff = 1;
+          } catch (error) {
+            // A non-blocking output that is full (a descriptor shared with
+            // a supervisor that set O_NONBLOCK): wait, then go on from the
+            // same byte. Lines logged meanwhile wait or are counted.
+            if (!(error instanceof Deno.errors.WouldBlock)) throw error;
+            await new Promise((r) => setTimeout(r, backoff));
+            backoff = Math.min(backoff * 2, 100);
+          }
         }
       }
     } catch {
@@ -94,7 +111,15 @@ export function getBatchSink(out: BatchWriter, options: BatchSinkOptions): Batch
     flushing ??= flush();
   }) as BatchSink;
   sink[Symbol.asyncDispose] = async () => {
-    while (flushing !== undefined) await flushing;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((r) => timer = setTimeout(() => r("late"), closeTimeoutMs));
+    try {
+      while (flushing !== undefined) {
+        if (await Promise.race([flushing, late]) === "late") return;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   };
   return sink;
 }

@@ -98,3 +98,37 @@ Deno.test("getBatchSink() writes a line longer than the limit when nothing else 
   await sink[Symbol.asyncDispose]();
   assert.equal(out.text(), "longer than four\n");
 });
+
+Deno.test("getBatchSink() waits out a full non-blocking output and loses nothing", async () => {
+  // A fake: EAGAIN from a shared O_NONBLOCK stderr cannot be made to happen
+  // on cue in a test, so the writer throws WouldBlock on every other call.
+  const dec = new TextDecoder();
+  let text = "";
+  let calls = 0;
+  const out: BatchWriter = {
+    write(p) {
+      if (calls++ % 2 === 0) return Promise.reject(new Deno.errors.WouldBlock("full"));
+      const n = Math.min(p.length, 7);
+      text += dec.decode(p.subarray(0, n));
+      return Promise.resolve(n);
+    },
+  };
+  const sink = getBatchSink(out, { formatter });
+  const want: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    sink(record(`line ${i}`));
+    want.push(`line ${i}\n`);
+  }
+  await sink[Symbol.asyncDispose]();
+  assert.equal(text, want.join(""));
+});
+
+Deno.test("getBatchSink() gives up waiting on close after closeTimeoutMs", async () => {
+  const out: BatchWriter = { write: () => new Promise<number>(() => {}) };
+  const sink = getBatchSink(out, { formatter, closeTimeoutMs: 100 });
+  sink(record("never written"));
+  const started = performance.now();
+  await sink[Symbol.asyncDispose]();
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed >= 90 && elapsed < 2000, `closed after ${elapsed} ms`);
+});
