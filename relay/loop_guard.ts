@@ -8,7 +8,7 @@
  */
 
 import { lookup } from "node:dns/promises";
-import { addressFamily } from "../resolvers/address.ts";
+import { formatAddress, parseAddress } from "../resolvers/address.ts";
 import type { Destination } from "../resolvers/resolver.ts";
 import type { HostPort } from "../resolvers/address.ts";
 
@@ -41,6 +41,22 @@ function systemAddresses(): string[] {
   return Deno.networkInterfaces().map((i) => i.address);
 }
 
+/** One spelling per address (`[::0]` is `::`, `::ffff:127.0.0.1` is `127.0.0.1`). */
+function canonical(host: string): string {
+  const bytes = parseAddress(host);
+  return bytes === undefined ? host : formatAddress(bytes);
+}
+
+/** The addresses a listen or upstream host stands for, in canonical form. */
+async function addressesOf(host: string): Promise<string[]> {
+  if (parseAddress(host) !== undefined) return [canonical(host)];
+  try {
+    return (await lookup(host, { all: true })).map((a) => canonical(a.address));
+  } catch {
+    return [];
+  }
+}
+
 /**
  * Build the loop guard. Upstream host names are resolved once, here.
  *
@@ -67,16 +83,7 @@ export async function createLoopGuard(
   const localAddresses = options.localAddresses ?? systemAddresses;
   const upstreamKeys = new Map<string, string>();
   for (const u of upstreams) {
-    let addresses: string[];
-    if (addressFamily(u.hostname) !== undefined) addresses = [u.hostname];
-    else {
-      try {
-        addresses = (await lookup(u.hostname, { all: true })).map((a) => a.address);
-      } catch {
-        addresses = [];
-      }
-    }
-    for (const a of addresses) {
+    for (const a of await addressesOf(u.hostname)) {
       const label = `${u.hostname}:${u.port}`;
       upstreamKeys.set(`${a}|${u.port}`, label);
       // A proxy on a wildcard or loopback address answers on every local one.
@@ -88,12 +95,12 @@ export async function createLoopGuard(
   const listenPorts = new Map<number, string[]>();
   for (const l of listen) {
     const hosts = listenPorts.get(l.port) ?? [];
-    hosts.push(l.hostname);
+    hosts.push(...await addressesOf(l.hostname));
     listenPorts.set(l.port, hosts);
   }
   const isLocal = (host: string) =>
     isLoopback(host) || isWildcard(host) ||
-    [...localAddresses()].includes(host);
+    [...localAddresses()].some((a) => canonical(a) === host);
 
   return {
     check(dest: Destination): string | undefined {

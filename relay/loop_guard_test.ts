@@ -82,3 +82,33 @@ Deno.test("loop guard resolves upstream host names once", async () => {
     /upstream proxy localhost:3128/,
   );
 });
+
+Deno.test("loop guard knows an address however it was written", async (t) => {
+  const own = (hostname: string, port: number) => ({
+    hostname,
+    port,
+    family: hostname.includes(":") ? "ipv6" as const : "ipv4" as const,
+  });
+  for (
+    const [listen, dest] of [
+      ["::0", "127.0.0.1"],
+      ["0:0:0:0:0:0:0:0", "::1"],
+      ["localhost", "127.0.0.1"],
+      ["0:0:0:0:0:0:0:1", "::1"],
+      ["2001:DB8:0::1", "2001:db8::1"],
+    ]
+  ) {
+    await t.step(`listen ${listen}, destination ${dest}`, async () => {
+      const guard = await createLoopGuard([{ hostname: listen!, port: 3130 }], [], {
+        localAddresses: local,
+      });
+      assert.match(guard.check(own(dest!, 3130))!, /own listener/);
+    });
+  }
+  await t.step("upstream ::ffff:127.0.0.1, destination 127.0.0.1", async () => {
+    const guard = await createLoopGuard([], [{ hostname: "::ffff:127.0.0.1", port: 3128 }], {
+      localAddresses: local,
+    });
+    assert.match(guard.check(own("127.0.0.1", 3128))!, /upstream proxy/);
+  });
+});
