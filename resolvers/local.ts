@@ -1,7 +1,9 @@
 /**
  * The `local` resolver: the accepted socket's own local address is the
- * original destination. That is what TPROXY setups give (the socket is
- * bound transparently to the address the client asked for).
+ * original destination, for connections that arrive with their destination
+ * unchanged. Not TPROXY: that needs `IP_TRANSPARENT` on the listener, which
+ * Shifter does not set, so a TPROXY rule finds no socket and lets the
+ * traffic through untouched.
  *
  * @module
  */

@@ -37,7 +37,8 @@ export const BUILTIN_RESOLVERS: readonly BuiltinResolver[] = [
   },
   {
     name: "local",
-    summary: "the accepted socket's local address (TPROXY)",
+    summary:
+      "the accepted socket's local address (connections that arrive with their destination unchanged; not TPROXY)",
     create: () => createLocalResolver(),
   },
 ];
