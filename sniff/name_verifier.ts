@@ -14,12 +14,19 @@ export type LookupFunction = (name: string) => Promise<string[]>;
 export interface NameVerifierOptions {
   /** How long a successful lookup is cached, in milliseconds. @default {30000} */
   positiveTtlMs?: number;
-  /** How long a failed or timed-out lookup is cached, in milliseconds. @default {5000} */
+  /** How long a failed lookup is cached, in milliseconds. @default {5000} */
   negativeTtlMs?: number;
   /** Most names cached; the least recently used is evicted. @default {1024} */
   maxEntries?: number;
-  /** Give up on a lookup after this long, in milliseconds. @default {2000} */
+  /** Give up waiting for a lookup after this long, in milliseconds. @default {2000} */
   timeoutMs?: number;
+  /**
+   * Lookups running at once at most. Each holds one of the runtime's few
+   * blocking threads until the system resolver gives up (seconds with a
+   * dead DNS server), and those threads also serve file reads and other
+   * name lookups; past the limit a name is not verified. @default {4}
+   */
+  maxLookups?: number;
   /**
    * The resolver. By default the system resolver (`getaddrinfo` through
    * `node:dns` `lookup` with `all: true`), which honours `/etc/hosts`,
@@ -65,8 +72,11 @@ interface Entry {
  * (`positiveTtlMs`, `negativeTtlMs`) rather than the record's TTL; the
  * system resolver is preferred over `node:dns` `Resolver.resolve4({ ttl })`
  * because the latter asks DNS servers directly and ignores `/etc/hosts`.
- * Concurrent checks of one name share a single lookup; a lookup that outlives
- * `timeoutMs` counts as a failure (and is cached as one).
+ * Concurrent checks of one name share a single lookup. A check waits at
+ * most `timeoutMs`; the lookup itself runs on and fills the cache when it
+ * ends. At most `maxLookups` run at once: a check that would start one more
+ * fails at once ("busy"), so that junk names sent faster than DNS answers
+ * cannot take every blocking thread. Timeouts and "busy" are not cached.
  *
  * @param options Cache and timeout settings, and the resolver.
  * @returns The verifier.
@@ -96,37 +106,13 @@ export function createNameVerifier(
   const resolve = options.lookup ?? systemLookup;
   const now = options.now ?? Date.now;
   if (maxEntries < 1) throw new RangeError("maxEntries must be at least 1");
+  const maxLookups = options.maxLookups ?? 4;
+  if (maxLookups < 1) throw new RangeError("maxLookups must be at least 1");
   const cache = new Map<string, Entry>();
-  const inFlight = new Map<string, Promise<Entry>>();
+  /** Lookups still running (past their callers' timeout too), by name. */
+  const running = new Map<string, Promise<Entry>>();
 
-  async function fetchEntry(name: string): Promise<Entry> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let entry: Entry;
-    try {
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`lookup timed out after ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-      });
-      const addresses = await Promise.race([resolve(name), timeout]);
-      entry = {
-        addresses: new Set(addresses.map(addressKey)),
-        error: undefined,
-        expires: now() + positiveTtlMs,
-      };
-    } catch (error) {
-      const code = (error as { code?: unknown } | null)?.code;
-      entry = {
-        addresses: undefined,
-        error: typeof code === "string"
-          ? `lookup failed: ${code}`
-          : `lookup failed: ${error instanceof Error ? error.message : error}`,
-        expires: now() + negativeTtlMs,
-      };
-    } finally {
-      clearTimeout(timer);
-    }
+  function remember(name: string, entry: Entry): Entry {
     cache.delete(name);
     cache.set(name, entry);
     while (cache.size > maxEntries) {
@@ -136,6 +122,29 @@ export function createNameVerifier(
     return entry;
   }
 
+  function startLookup(name: string): Promise<Entry> {
+    const lookup = resolve(name).then(
+      (addresses) =>
+        remember(name, {
+          addresses: new Set(addresses.map(addressKey)),
+          error: undefined,
+          expires: now() + positiveTtlMs,
+        }),
+      (error) => {
+        const code = (error as { code?: unknown } | null)?.code;
+        return remember(name, {
+          addresses: undefined,
+          error: typeof code === "string"
+            ? `lookup failed: ${code}`
+            : `lookup failed: ${error instanceof Error ? error.message : error}`,
+          expires: now() + negativeTtlMs,
+        });
+      },
+    ).finally(() => running.delete(name));
+    running.set(name, lookup);
+    return lookup;
+  }
+
   async function entryFor(name: string): Promise<Entry> {
     const cached = cache.get(name);
     if (cached !== undefined && cached.expires > now()) {
@@ -143,12 +152,34 @@ export function createNameVerifier(
       cache.set(name, cached);
       return cached;
     }
-    let flight = inFlight.get(name);
-    if (flight === undefined) {
-      flight = fetchEntry(name).finally(() => inFlight.delete(name));
-      inFlight.set(name, flight);
+    let lookup = running.get(name);
+    if (lookup === undefined) {
+      if (running.size >= maxLookups) {
+        return {
+          addresses: undefined,
+          error: `busy (${running.size} lookups running)`,
+          expires: 0,
+        };
+      }
+      lookup = startLookup(name);
     }
-    return await flight;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<Entry>((r) => {
+      timer = setTimeout(
+        () =>
+          r({
+            addresses: undefined,
+            error: `lookup failed: lookup timed out after ${timeoutMs} ms`,
+            expires: 0,
+          }),
+        timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([lookup, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   return {

@@ -111,3 +111,40 @@ Deno.test("verify() uses the system resolver (/etc/hosts) by default", async () 
   strictEqual((await verifier.verify("localhost", "192.0.2.1")).ok, false);
   strictEqual((await verifier.verify("no-such-name.invalid", "192.0.2.1")).ok, false);
 });
+
+Deno.test("verify() starts at most maxLookups lookups and answers busy past them", async () => {
+  // A scripted resolver: a DNS server that never answers, on cue.
+  const finish: (() => void)[] = [];
+  let started = 0;
+  let answering = false;
+  const verifier = createNameVerifier({
+    lookup: () => {
+      started++;
+      if (answering) return Promise.resolve(["192.0.2.1"]);
+      return new Promise((resolve) => finish.push(() => resolve(["192.0.2.1"])));
+    },
+    maxLookups: 2,
+    timeoutMs: 50,
+  });
+  const slow = [verifier.verify("a.test", "192.0.2.1"), verifier.verify("b.test", "192.0.2.1")];
+  const t0 = performance.now();
+  assertEquals(await verifier.verify("c.test", "192.0.2.1"), {
+    ok: false,
+    reason: "c.test: busy (2 lookups running)",
+  });
+  strictEqual(performance.now() - t0 < 40, true, "busy is answered at once");
+  strictEqual(started, 2);
+  // The first two time out for their callers but keep their slots...
+  for (const r of await Promise.all(slow)) strictEqual(r.ok, false);
+  strictEqual(
+    (await verifier.verify("d.test", "192.0.2.1")).reason,
+    "d.test: busy (2 lookups running)",
+  );
+  // ...until the lookups really end; their answers are then cached.
+  answering = true;
+  for (const f of finish) f();
+  await new Promise((r) => setTimeout(r, 0));
+  assertEquals(await verifier.verify("a.test", "192.0.2.1"), { ok: true });
+  assertEquals(await verifier.verify("c.test", "192.0.2.1"), { ok: true });
+  strictEqual(started, 3, "a.test came from the cache, c.test was looked up");
+});
