@@ -68,6 +68,8 @@ export const CONNECT_BY = ["name", "ip", "name-verified"] as const;
 /** What goes into `CONNECT`. */
 export type ConnectBy = typeof CONNECT_BY[number];
 
+/** How often the idle sweep runs and the coarse clock advances, in ms. */
+const SWEEP_MS = 1000;
 const DEFAULT_TLS_PORTS: ReadonlySet<number> = new Set([443]);
 const DEFAULT_HTTP_PORTS: ReadonlySet<number> = new Set([80]);
 
@@ -190,9 +192,11 @@ export class Server {
       this.#reclaim();
       if (idle <= 0) return;
       for (const f of this.#flights) {
-        if (now - f.state.lastActive >= idle) this.#abort(f, "idle-timeout");
+        // Stamps come from the coarse clock, up to one sweep behind the
+        // bytes they mark: a tunnel is closed late, never early.
+        if (now - f.state.lastActive >= idle + SWEEP_MS) this.#abort(f, "idle-timeout");
       }
-    }, 1000);
+    }, SWEEP_MS);
   }
 
   #reclaim(): void {

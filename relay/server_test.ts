@@ -328,3 +328,22 @@ Deno.test("server at its connection limit resumes accepting on every listener", 
     c.close();
   }
 });
+
+Deno.test("server never closes a tunnel as idle while bytes keep moving", async () => {
+  await using origin = countingOrigin();
+  await using proxy = startConnectProxy();
+  await using s = await serverWith({
+    resolver: fixed(origin.port),
+    upstreams: [parseUpstream(`http://127.0.0.1:${proxy.port}`)],
+    idleTimeoutMs: 500,
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+  // A byte every 200 ms for 3.5 s: never 500 ms without one.
+  for (let i = 0; i < 18; i++) {
+    await conn.write(enc.encode("x"));
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await conn.closeWrite();
+  assert.equal(await readAll(conn), "got 18\n");
+  conn.close();
+});
