@@ -188,7 +188,17 @@ export function createNameVerifier(
       if (entry.addresses === undefined) {
         return { ok: false, reason: `${name}: ${entry.error}` };
       }
-      if (entry.addresses.has(addressKey(address))) return { ok: true };
+      const want = addressKey(address);
+      if (entry.addresses.has(want)) {
+        // The proxy resolves the name itself and may pick another of its
+        // addresses: one on the proxy's own host must not be among them.
+        for (const a of entry.addresses) {
+          if (a !== want && isHostLocal(a)) {
+            return { ok: false, reason: `${name} also resolves to ${a}` };
+          }
+        }
+        return { ok: true };
+      }
       return {
         ok: false,
         reason: `${name} resolves to ${[...entry.addresses].join(", ")}, not ${address}`,
@@ -203,6 +213,11 @@ export function createNameVerifier(
 async function systemLookup(name: string): Promise<string[]> {
   const answers = await lookup(name, { all: true });
   return answers.map((a) => a.address);
+}
+
+/** Loopback or unspecified: an address that means the host itself. */
+function isHostLocal(key: string): boolean {
+  return key.startsWith("127.") || key.startsWith("0.") || key === "::1" || key === "::";
 }
 
 /** A canonical form of an address literal, so that equal addresses compare equal. */

@@ -148,3 +148,20 @@ Deno.test("verify() starts at most maxLookups lookups and answers busy past them
   assertEquals(await verifier.verify("c.test", "192.0.2.1"), { ok: true });
   strictEqual(started, 3, "a.test came from the cache, c.test was looked up");
 });
+
+Deno.test("verify() refuses a name that also resolves to the proxy's own host", async () => {
+  const { lookup } = countingLookup({
+    "evil.test": ["127.0.0.1", "203.0.113.5"],
+    "evil6.test": ["::1", "2001:db8::5"],
+    "cdn.test": ["203.0.113.5", "203.0.113.6"],
+    "localhost": ["127.0.0.1"],
+  });
+  const verifier = createNameVerifier({ lookup });
+  assertEquals(await verifier.verify("evil.test", "203.0.113.5"), {
+    ok: false,
+    reason: "evil.test also resolves to 127.0.0.1",
+  });
+  strictEqual((await verifier.verify("evil6.test", "2001:db8::5")).ok, false);
+  assertEquals(await verifier.verify("cdn.test", "203.0.113.6"), { ok: true });
+  assertEquals(await verifier.verify("localhost", "127.0.0.1"), { ok: true });
+});
