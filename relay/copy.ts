@@ -8,7 +8,6 @@
  */
 
 import { giveBuffer, MIN_BUFFER, nextBufferSize, takeBuffer } from "./buffers.ts";
-import { coarseNow } from "./clock.ts";
 import { closeWriteDirect, directRid, readDirect, writeDirect } from "../sys/io.ts";
 import { resetConn } from "../sys/socket.ts";
 
@@ -18,8 +17,6 @@ export interface RelayState {
   bytesUp: number;
   /** Bytes from the upstream to the client. */
   bytesDown: number;
-  /** When a byte last moved either way ({@linkcode coarseNow} units). */
-  lastActive: number;
   /** Set by whoever stops the relay from outside (idle sweep, shutdown). */
   closeReason: string | undefined;
 }
@@ -139,7 +136,6 @@ async function pump(
       const n = await readDirect(src, srcRid, buf);
       if (n === 0) break;
       reading = false;
-      state.lastActive = coarseNow();
       // Inline rather than a writeAll() call: one promise hop less per chunk
       // on the latency path; a short write (rare) loops.
       let off = await writeDirect(dst, dstRid, n === buf.length ? buf : buf.subarray(0, n));

@@ -13,7 +13,6 @@ import { connFd } from "../sys/fd.ts";
 import { resetConn } from "../sys/socket.ts";
 import { canCompactHeap, releaseMemory, residentBytes } from "../sys/memory.ts";
 import { releasePooledBuffers } from "./buffers.ts";
-import { coarseNow, tickClock } from "./clock.ts";
 import { type ClientPrefix, relay, type RelayState } from "./copy.ts";
 import { MemoryReclaimer } from "./reclaim.ts";
 import { createNameVerifier, type NameVerifier } from "../sniff/name_verifier.ts";
@@ -68,7 +67,7 @@ export const CONNECT_BY = ["name", "ip", "name-verified"] as const;
 /** What goes into `CONNECT`. */
 export type ConnectBy = typeof CONNECT_BY[number];
 
-/** How often the idle sweep runs and the coarse clock advances, in ms. */
+/** How often the idle sweep runs, in ms. */
 const SWEEP_MS = 1000;
 const DEFAULT_TLS_PORTS: ReadonlySet<number> = new Set([443]);
 const DEFAULT_HTTP_PORTS: ReadonlySet<number> = new Set([80]);
@@ -88,6 +87,10 @@ interface Flight extends TunnelCanceller {
   client: Deno.TcpConn;
   upstream: Deno.TcpConn | undefined;
   state: RelayState;
+  /** Bytes moved either way, as the idle sweep last saw them. */
+  seenBytes: number;
+  /** The sweep that last saw them move, or `undefined` before the first. */
+  quietSince: number | undefined;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -188,13 +191,21 @@ export class Server {
     }
     const idle = this.#options.idleTimeoutMs ?? 600_000;
     this.#sweep = setInterval(() => {
-      const now = tickClock();
       this.#reclaim();
       if (idle <= 0) return;
+      // Idle time counts from the sweep that last saw bytes move: at or
+      // after the last byte, so a tunnel is closed up to one sweep late,
+      // never early, however late the timer fires. Nothing is stamped on
+      // the data path.
+      const now = performance.now();
       for (const f of this.#flights) {
-        // Stamps come from the coarse clock, up to one sweep behind the
-        // bytes they mark: a tunnel is closed late, never early.
-        if (now - f.state.lastActive >= idle + SWEEP_MS) this.#abort(f, "idle-timeout");
+        const moved = f.state.bytesUp + f.state.bytesDown;
+        if (f.quietSince === undefined || moved !== f.seenBytes) {
+          f.seenBytes = moved;
+          f.quietSince = now;
+        } else if (now - f.quietSince >= idle) {
+          this.#abort(f, "idle-timeout");
+        }
       }
     }, SWEEP_MS);
   }
@@ -294,9 +305,10 @@ export class Server {
         state: {
           bytesUp: 0,
           bytesDown: 0,
-          lastActive: coarseNow(),
           closeReason: undefined,
         },
+        seenBytes: 0,
+        quietSince: undefined,
       };
       this.#flights.add(flight);
       void this.#handle(flight);
