@@ -28,5 +28,10 @@ export {
   UpstreamPool,
   type UpstreamPoolOptions,
 } from "./upstream.ts";
+export {
+  type HostLookup,
+  UpstreamAddresses,
+  type UpstreamAddressesOptions,
+} from "./upstream_address.ts";
 export { createLoopGuard, type LoopGuard, type LoopGuardOptions } from "./loop_guard.ts";
 export { type ClientPrefix, relay, type RelayEnd, type RelayState } from "./copy.ts";

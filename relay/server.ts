@@ -20,6 +20,7 @@ import { sniff, type SniffProtocol } from "../sniff/sniff.ts";
 import type { LoopGuard } from "./loop_guard.ts";
 import { openTunnel, type Tunnel, type TunnelCanceller, TunnelError } from "./tunnel.ts";
 import { type Upstream, UpstreamPool } from "./upstream.ts";
+import { UpstreamAddresses } from "./upstream_address.ts";
 
 /** Everything the daemon needs, already validated. */
 export interface ServerOptions {
@@ -105,6 +106,7 @@ function errorText(error: unknown): string {
 export class Server {
   readonly #options: ServerOptions;
   readonly #pool: UpstreamPool;
+  readonly #addresses: UpstreamAddresses;
   readonly #tlsPorts: ReadonlySet<number>;
   readonly #httpPorts: ReadonlySet<number>;
   readonly #connectBy: ConnectBy;
@@ -131,6 +133,13 @@ export class Server {
     this.#options = options;
     this.#pool = new UpstreamPool(options.upstreams, {
       holdDownMs: options.holdDownMs ?? 30_000,
+    });
+    this.#addresses = new UpstreamAddresses(options.upstreams, {
+      onError: (upstream, error) =>
+        log.warning("Cannot resolve upstream {upstream}: {error}; keeping its last address", {
+          upstream: upstream.label,
+          error: errorText(error),
+        }),
     });
     this.#connectBy = options.connectBy ?? "name";
     // With CONNECT by address, nothing needs the name: do not wait for it.
@@ -174,6 +183,7 @@ export class Server {
       }
       throw error;
     }
+    this.#addresses.start();
     for (const l of this.#listeners) this.#loops.push(this.#acceptLoop(l));
     if (this.#options.memoryReclaim ?? true) {
       if (!canCompactHeap()) {
@@ -256,6 +266,7 @@ export class Server {
       clearTimeout(timer);
     }
     clearInterval(this.#sweep);
+    this.#addresses.stop();
   }
 
   #abort(f: Flight, reason: string): void {
@@ -481,6 +492,7 @@ export class Server {
           connectTimeoutMs: this.#options.connectTimeoutMs ?? 5000,
           replyTimeoutMs: this.#options.replyTimeoutMs ?? 15_000,
           canceller: f,
+          connectHost: this.#addresses.hostFor(upstream),
         });
         fields.status = tunnel.status;
         if (this.#pool.markUp(upstream)) {

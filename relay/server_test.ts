@@ -347,3 +347,20 @@ Deno.test("server never closes a tunnel as idle while bytes keep moving", async 
   assert.equal(await readAll(conn), "got 18\n");
   conn.close();
 });
+
+Deno.test("server reaches an upstream given by name", async () => {
+  await using origin = countingOrigin();
+  await using proxy = startConnectProxy();
+  await using s = await serverWith({
+    resolver: fixed(origin.port),
+    // /etc/hosts names localhost; the proxy listens on 127.0.0.1.
+    upstreams: [parseUpstream(`http://localhost:${proxy.port}`)],
+  });
+  for (let i = 0; i < 3; i++) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+    await conn.write(enc.encode("abc"));
+    await conn.closeWrite();
+    assert.equal(await readAll(conn), "got 3\n");
+    conn.close();
+  }
+});

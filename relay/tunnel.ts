@@ -88,6 +88,8 @@ export interface TunnelOptions {
   replyTimeoutMs?: number;
   /** Receives the means to give up while the tunnel opens. */
   canceller?: TunnelCanceller;
+  /** Where to connect (an address the upstream's name resolved to). @default {upstream.hostname} */
+  connectHost?: string;
 }
 
 const encoder = new TextEncoder();
@@ -173,7 +175,10 @@ export async function openTunnel(
   const connectMs = options.connectTimeoutMs ?? 5000;
   const replyMs = options.replyTimeoutMs ?? 15_000;
   let conn: Deno.TcpConn;
-  const connecting = Deno.connect({ hostname: upstream.hostname, port: upstream.port });
+  const connecting = Deno.connect({
+    hostname: options.connectHost ?? upstream.hostname,
+    port: upstream.port,
+  });
   let tooLate!: (error: Error) => void;
   const deadline = new Promise<never>((_, reject) => tooLate = reject);
   const connectTimer = setDeadline(connectMs, () => tooLate(new ConnectTimeout()));

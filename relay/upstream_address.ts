@@ -1,0 +1,89 @@
+/**
+ * Where to connect for each upstream named by a host name: resolved once
+ * and refreshed in the background, rather than on every connection.
+ * `Deno.connect()` with a name asks the system resolver each time, on the
+ * runtime's few blocking threads: a cost per connection, and every
+ * connection waits on DNS when it is slow or down.
+ *
+ * @module
+ */
+
+import { lookup } from "node:dns/promises";
+import { parseAddress } from "../resolvers/address.ts";
+import type { Upstream } from "./upstream.ts";
+
+/** A name lookup: the addresses, best first. */
+export type HostLookup = (name: string) => Promise<string[]>;
+
+/** Options of {@linkcode UpstreamAddresses}. */
+export interface UpstreamAddressesOptions {
+  /** How often names are resolved again, in ms. @default {30000} */
+  refreshMs?: number;
+  /** The resolver. @default {the system resolver (getaddrinfo)} */
+  lookup?: HostLookup;
+  /** Told when a name cannot be resolved (the last address stays in use). */
+  onError?: (upstream: Upstream, error: unknown) => void;
+}
+
+async function systemLookup(name: string): Promise<string[]> {
+  return (await lookup(name, { all: true })).map((a) => a.address);
+}
+
+/** The connect addresses of a set of upstreams. */
+export class UpstreamAddresses {
+  readonly #named: readonly Upstream[];
+  readonly #addresses = new Map<Upstream, string>();
+  readonly #refreshMs: number;
+  readonly #lookup: HostLookup;
+  readonly #onError: ((upstream: Upstream, error: unknown) => void) | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  /**
+   * Track `upstreams`; those given as address literals need nothing.
+   *
+   * @param upstreams The upstreams.
+   * @param options Refresh interval and resolver.
+   */
+  constructor(upstreams: readonly Upstream[], options: UpstreamAddressesOptions = {}) {
+    this.#named = upstreams.filter((u) => parseAddress(u.hostname) === undefined);
+    this.#refreshMs = options.refreshMs ?? 30_000;
+    this.#lookup = options.lookup ?? systemLookup;
+    this.#onError = options.onError;
+  }
+
+  /**
+   * Where to connect for `upstream`: its last resolved address, else what
+   * it was configured with (a literal, or a name not resolved yet).
+   *
+   * @param upstream One of the upstreams.
+   * @returns A host for `Deno.connect()`.
+   */
+  hostFor(upstream: Upstream): string {
+    return this.#addresses.get(upstream) ?? upstream.hostname;
+  }
+
+  /** Resolve every named upstream now; a failure keeps the last address. */
+  async refresh(): Promise<void> {
+    await Promise.all(this.#named.map(async (u) => {
+      try {
+        const [first] = await this.#lookup(u.hostname);
+        if (first !== undefined) this.#addresses.set(u, first);
+      } catch (error) {
+        this.#onError?.(u, error);
+      }
+    }));
+  }
+
+  /** Resolve now, then every `refreshMs` until {@linkcode stop}. */
+  start(): void {
+    if (this.#named.length === 0 || this.#timer !== undefined) return;
+    void this.refresh();
+    this.#timer = setInterval(() => void this.refresh(), this.#refreshMs);
+  }
+
+  /** Stop refreshing. */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}

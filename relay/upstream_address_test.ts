@@ -1,0 +1,40 @@
+import assert from "node:assert/strict";
+import { parseUpstream } from "./upstream.ts";
+import { UpstreamAddresses } from "./upstream_address.ts";
+
+Deno.test("UpstreamAddresses resolves names once per refresh and keeps the last address on failure", async () => {
+  // A scripted resolver: the point is when it is asked and what is kept.
+  const answers: Record<string, string[] | Error> = { "proxy.test": ["192.0.2.8", "192.0.2.9"] };
+  const asked: string[] = [];
+  const errors: string[] = [];
+  const named = parseUpstream("http://proxy.test:3128");
+  const literal = parseUpstream("http://[2001:db8::3]:3128");
+  const addresses = new UpstreamAddresses([named, literal], {
+    lookup: (name) => {
+      asked.push(name);
+      const a = answers[name]!;
+      return a instanceof Error ? Promise.reject(a) : Promise.resolve(a);
+    },
+    onError: (u, e) => errors.push(`${u.label}: ${(e as Error).message}`),
+  });
+  assert.equal(addresses.hostFor(named), "proxy.test", "the name until it is resolved");
+  await addresses.refresh();
+  assert.equal(addresses.hostFor(named), "192.0.2.8");
+  assert.equal(addresses.hostFor(literal), "2001:db8::3");
+  for (let i = 0; i < 100; i++) addresses.hostFor(named);
+  assert.deepEqual(asked, ["proxy.test"], "literals are never looked up; lookups only on refresh");
+  answers["proxy.test"] = new Error("SERVFAIL");
+  await addresses.refresh();
+  assert.equal(addresses.hostFor(named), "192.0.2.8", "a failed refresh keeps the last address");
+  assert.deepEqual(errors, ["proxy.test:3128: SERVFAIL"]);
+  answers["proxy.test"] = ["192.0.2.10"];
+  await addresses.refresh();
+  assert.equal(addresses.hostFor(named), "192.0.2.10");
+});
+
+Deno.test("UpstreamAddresses uses the system resolver (/etc/hosts) by default", async () => {
+  const u = parseUpstream("http://localhost:3128");
+  const addresses = new UpstreamAddresses([u]);
+  await addresses.refresh();
+  assert.ok(["127.0.0.1", "::1"].includes(addresses.hostFor(u)), addresses.hostFor(u));
+});
