@@ -277,6 +277,23 @@ static int recheck_family(struct shifter_nl *h)
 	return 1;
 }
 
+/*
+ * Whether to send a request once more: after an -ENOENT that meant the
+ * family moved. Otherwise *ret stays the answer to report, or becomes
+ * -ENODEV when the family is gone.
+ */
+static int send_again(struct shifter_nl *h, int *ret, int attempt)
+{
+	if (*ret != -ENOENT) {
+		h->gone = 0;	/* the family answered */
+		return 0;
+	}
+	if (attempt)
+		return 0;
+	*ret = recheck_family(h);
+	return *ret == 1;
+}
+
 int shifter_nl_open(struct shifter_nl **handle, uint32_t timeout_ms)
 {
 	struct shifter_nl *h;
@@ -381,12 +398,7 @@ int shifter_nl_lookup(struct shifter_nl *h, uint32_t family, const void *addr,
 		req.parse = parse_dest;
 		req.out = out;
 		ret = transact(h, msg, &req);
-		if (ret != -ENOENT)
-			h->gone = 0;	/* the family answered */
-		if (ret != -ENOENT || attempt)
-			break;
-		ret = recheck_family(h);
-		if (ret != 1)
+		if (!send_again(h, &ret, attempt))
 			break;
 	}
 	pthread_mutex_unlock(&h->lock);
@@ -437,12 +449,7 @@ int shifter_nl_stats(struct shifter_nl *h, struct shifter_nl_stats *out)
 		req.out = out;
 		msg = new_request(h, SHIFTER_CMD_STATS, 0);
 		ret = msg ? transact(h, msg, &req) : -ENOMEM;
-		if (ret != -ENOENT)
-			h->gone = 0;	/* the family answered */
-		if (ret != -ENOENT || attempt)
-			break;
-		ret = recheck_family(h);
-		if (ret != 1)
+		if (!send_again(h, &ret, attempt))
 			break;
 	}
 	pthread_mutex_unlock(&h->lock);
@@ -500,12 +507,7 @@ int shifter_nl_dump(struct shifter_nl *h, struct shifter_nl_entry *out,
 		req.max = max;
 		msg = new_request(h, SHIFTER_CMD_DUMP, NLM_F_DUMP);
 		ret = msg ? transact(h, msg, &req) : -ENOMEM;
-		if (ret != -ENOENT)
-			h->gone = 0;	/* the family answered */
-		if (ret != -ENOENT || attempt)
-			break;
-		ret = recheck_family(h);
-		if (ret != 1)
+		if (!send_again(h, &ret, attempt))
 			break;
 	}
 	pthread_mutex_unlock(&h->lock);
