@@ -79,13 +79,43 @@ async function readAll(conn: Deno.Conn): Promise<string> {
   }
 }
 
-Deno.test("server relays 4 MiB up and passes the client's half-close through", async () => {
-  await using origin = countingOrigin();
-  await using proxy = startConnectProxy();
-  await using s = await serverWith({
+/** Send `text` on a new connection to `port`, half-close, and read the whole answer. */
+async function exchange(port: number, text: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(enc.encode(text));
+    await conn.closeWrite();
+    return await readAll(conn);
+  } finally {
+    conn.close();
+  }
+}
+
+/**
+ * A counting origin, a CONNECT proxy on 127.0.0.1 (named `upstreamHost` in
+ * the server's options), and a server relaying to them.
+ */
+async function relayRig(options: Partial<ServerOptions> = {}, upstreamHost = "127.0.0.1") {
+  const origin = countingOrigin();
+  const proxy = startConnectProxy();
+  const s = await serverWith({
     resolver: fixed(origin.port),
-    upstreams: [parseUpstream(`http://127.0.0.1:${proxy.port}`)],
+    upstreams: [parseUpstream(`http://${upstreamHost}:${proxy.port}`)],
+    ...options,
   });
+  return {
+    port: s.port,
+    server: s.server,
+    async [Symbol.asyncDispose]() {
+      await s[Symbol.asyncDispose]();
+      await proxy[Symbol.asyncDispose]();
+      await origin[Symbol.asyncDispose]();
+    },
+  };
+}
+
+Deno.test("server relays 4 MiB up and passes the client's half-close through", async () => {
+  await using s = await relayRig();
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
   const chunk = new Uint8Array(65536).fill(7);
   for (let i = 0; i < 64; i++) {
@@ -124,13 +154,7 @@ Deno.test("server fails over to the next upstream and holds the failed one down"
       parseUpstream(`http://127.0.0.1:${good.port}`),
     ],
   });
-  for (let i = 0; i < 3; i++) {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
-    await conn.write(enc.encode("abc"));
-    await conn.closeWrite();
-    assert.equal(await readAll(conn), "got 3\n");
-    conn.close();
-  }
+  for (let i = 0; i < 3; i++) assert.equal(await exchange(s.port, "abc"), "got 3\n");
   assert.equal(
     bad.requests.length,
     1,
@@ -179,13 +203,7 @@ Deno.test("server resets the client when the resolver fails", async () => {
 });
 
 Deno.test("server closes a tunnel idle past the idle timeout", async () => {
-  await using origin = countingOrigin();
-  await using proxy = startConnectProxy();
-  await using s = await serverWith({
-    resolver: fixed(origin.port),
-    upstreams: [parseUpstream(`http://127.0.0.1:${proxy.port}`)],
-    idleTimeoutMs: 1000,
-  });
+  await using s = await relayRig({ idleTimeoutMs: 1000 });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
   const started = performance.now();
   await readAll(conn).catch(() => "");
@@ -195,12 +213,7 @@ Deno.test("server closes a tunnel idle past the idle timeout", async () => {
 });
 
 Deno.test("server shutdown stops accepting at once and lets a transfer in flight finish", async () => {
-  await using origin = countingOrigin();
-  await using proxy = startConnectProxy();
-  const s = await serverWith({
-    resolver: fixed(origin.port),
-    upstreams: [parseUpstream(`http://127.0.0.1:${proxy.port}`)],
-  });
+  await using s = await relayRig();
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
   await conn.write(enc.encode("first half"));
   await new Promise((r) => setTimeout(r, 200));
@@ -295,15 +308,8 @@ Deno.test("server shutdown gives up on a tunnel still opening once the drain tim
 });
 
 Deno.test("server at its connection limit resumes accepting on every listener", async () => {
-  await using origin = countingOrigin();
-  await using proxy = startConnectProxy();
   const listen = [{ hostname: "127.0.0.1", port: 0 }, { hostname: "127.0.0.1", port: 0 }];
-  await using s = await serverWith({
-    listen,
-    resolver: fixed(origin.port),
-    upstreams: [parseUpstream(`http://127.0.0.1:${proxy.port}`)],
-    maxConnections: 1,
-  });
+  await using s = await relayRig({ listen, maxConnections: 1 });
   const [first, second] = s.server.addrs;
   const until = async (active: number) => {
     while (s.server.stats.active !== active) await new Promise((r) => setTimeout(r, 10));
@@ -321,22 +327,12 @@ Deno.test("server at its connection limit resumes accepting on every listener", 
   }
   await within(2000, until(0), "both done");
   for (const port of [first!.port, second!.port]) {
-    const c = await Deno.connect({ hostname: "127.0.0.1", port });
-    await c.write(enc.encode("again"));
-    await c.closeWrite();
-    assert.equal(await within(3000, readAll(c), `listener ${port}`), "got 5\n");
-    c.close();
+    assert.equal(await within(3000, exchange(port, "again"), `listener ${port}`), "got 5\n");
   }
 });
 
 Deno.test("server never closes a tunnel as idle while bytes keep moving", async () => {
-  await using origin = countingOrigin();
-  await using proxy = startConnectProxy();
-  await using s = await serverWith({
-    resolver: fixed(origin.port),
-    upstreams: [parseUpstream(`http://127.0.0.1:${proxy.port}`)],
-    idleTimeoutMs: 500,
-  });
+  await using s = await relayRig({ idleTimeoutMs: 500 });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
   // A byte every 200 ms for 3.5 s: never 500 ms without one.
   for (let i = 0; i < 18; i++) {
@@ -349,18 +345,7 @@ Deno.test("server never closes a tunnel as idle while bytes keep moving", async 
 });
 
 Deno.test("server reaches an upstream given by name", async () => {
-  await using origin = countingOrigin();
-  await using proxy = startConnectProxy();
-  await using s = await serverWith({
-    resolver: fixed(origin.port),
-    // /etc/hosts names localhost; the proxy listens on 127.0.0.1.
-    upstreams: [parseUpstream(`http://localhost:${proxy.port}`)],
-  });
-  for (let i = 0; i < 3; i++) {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
-    await conn.write(enc.encode("abc"));
-    await conn.closeWrite();
-    assert.equal(await readAll(conn), "got 3\n");
-    conn.close();
-  }
+  // /etc/hosts names localhost; the proxy listens on 127.0.0.1.
+  await using s = await relayRig({}, "localhost");
+  for (let i = 0; i < 3; i++) assert.equal(await exchange(s.port, "abc"), "got 3\n");
 });
