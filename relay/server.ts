@@ -8,7 +8,12 @@
 
 import { getLogger } from "@logtape/logtape";
 import { formatHostPort, type HostPort } from "../resolvers/address.ts";
-import type { AcceptedConnection, Destination, Resolver } from "../resolvers/resolver.ts";
+import {
+  type AcceptedConnection,
+  type Destination,
+  isPendingAnswer,
+  type Resolver,
+} from "../resolvers/resolver.ts";
 import { connFd } from "../sys/fd.ts";
 import { resetConn } from "../sys/socket.ts";
 import { canCompactHeap, releaseMemory, residentBytes } from "../sys/memory.ts";
@@ -355,9 +360,7 @@ export class Server {
         };
         const found = this.#options.resolver.resolve(accepted);
         // A synchronous resolver (sockopt) costs no extra turn of the loop.
-        dest = typeof (found as Partial<PromiseLike<Destination>>).then === "function"
-          ? await found
-          : found as Destination;
+        dest = isPendingAnswer(found) ? await found : found;
       } catch (error) {
         level = this.#refuse(f, fields, `resolve-failed: ${errorText(error)}`);
         return;

@@ -12,6 +12,7 @@
 import {
   type AcceptedConnection,
   type Destination,
+  isPendingAnswer,
   ResolveError,
   type Resolver,
 } from "./resolver.ts";
@@ -47,8 +48,8 @@ export function withFallback(first: Resolver, second: Resolver): Resolver {
         if (isMiss(error)) return second.resolve(accepted);
         throw error;
       }
-      if (found instanceof Promise) {
-        return found.catch((error) => {
+      if (isPendingAnswer(found)) {
+        return Promise.resolve(found).catch((error) => {
           if (isMiss(error)) return second.resolve(accepted);
           throw error;
         });

@@ -14,6 +14,7 @@ import { formatAddress, parseAddress } from "./address.ts";
 import {
   type AcceptedConnection,
   type Destination,
+  isPendingAnswer,
   ResolveError,
   type Resolver,
   type ResolverFactory,
@@ -99,9 +100,7 @@ function checked(resolver: Resolver, what: string): Resolver {
     name: resolver.name,
     resolve(accepted: AcceptedConnection): Destination | Promise<Destination> {
       const found = resolver.resolve(accepted);
-      const thenable = typeof found === "object" && found !== null &&
-        typeof (found as Partial<PromiseLike<Destination>>).then === "function";
-      return thenable ? Promise.resolve(found).then(check) : check(found);
+      return isPendingAnswer(found) ? Promise.resolve(found).then(check) : check(found);
     },
     close: () => resolver.close?.(),
   };

@@ -49,6 +49,18 @@ export interface Resolver {
   close?(): void | Promise<void>;
 }
 
+/**
+ * Whether a resolver's answer is still to come: a promise, or any object
+ * with a `then` (a plugin may return its own thenable).
+ *
+ * @param found What {@linkcode Resolver.resolve} returned.
+ * @returns Whether to await it.
+ */
+export function isPendingAnswer<T>(found: T | PromiseLike<T>): found is PromiseLike<T> {
+  return typeof found === "object" && found !== null &&
+    typeof (found as Partial<PromiseLike<T>>).then === "function";
+}
+
 /** Options handed to every resolver factory. */
 export interface ResolverOptions {
   /** Environment lookups (for library path overrides and the like). */
