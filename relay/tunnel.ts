@@ -192,7 +192,6 @@ export async function openTunnel(
       // The connect goes on in the background; close it if it ever succeeds.
       connecting.then((c) => c.close(), () => {});
     }
-    if (canceller !== undefined) canceller.cancel = undefined;
     throw error instanceof Cancelled
       ? new TunnelError(`Gave up opening ${what}`, "cancelled")
       : new TunnelError(
@@ -205,6 +204,7 @@ export async function openTunnel(
       );
   } finally {
     cancelDeadline(connectTimer);
+    if (canceller !== undefined) canceller.cancel = undefined;
   }
   // Why the reply wait was cut short from outside, if it was.
   let cut: "reply-timeout" | "cancelled" | undefined;
