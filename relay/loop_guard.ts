@@ -8,7 +8,7 @@
  */
 
 import { lookup } from "node:dns/promises";
-import { formatAddress, parseAddress } from "../resolvers/address.ts";
+import { canonicalAddress, isLoopbackAddress, isUnspecifiedAddress } from "../resolvers/address.ts";
 import type { Destination } from "../resolvers/resolver.ts";
 import type { HostPort } from "../resolvers/address.ts";
 
@@ -29,29 +29,16 @@ export interface LoopGuardOptions {
   localAddresses?: () => Iterable<string>;
 }
 
-function isWildcard(host: string): boolean {
-  return host === "0.0.0.0" || host === "::";
-}
-
-function isLoopback(host: string): boolean {
-  return host.startsWith("127.") || host === "::1";
-}
-
 function systemAddresses(): string[] {
   return Deno.networkInterfaces().map((i) => i.address);
 }
 
-/** One spelling per address (`[::0]` is `::`, `::ffff:127.0.0.1` is `127.0.0.1`). */
-function canonical(host: string): string {
-  const bytes = parseAddress(host);
-  return bytes === undefined ? host : formatAddress(bytes);
-}
-
 /** The addresses a listen or upstream host stands for, in canonical form. */
 async function addressesOf(host: string): Promise<string[]> {
-  if (parseAddress(host) !== undefined) return [canonical(host)];
+  const literal = canonicalAddress(host);
+  if (literal !== undefined) return [literal];
   try {
-    return (await lookup(host, { all: true })).map((a) => canonical(a.address));
+    return (await lookup(host, { all: true })).map((a) => canonicalAddress(a.address) ?? a.address);
   } catch {
     return [];
   }
@@ -87,7 +74,7 @@ export async function createLoopGuard(
       const label = `${u.hostname}:${u.port}`;
       upstreamKeys.set(`${a}|${u.port}`, label);
       // A proxy on a wildcard or loopback address answers on every local one.
-      if (isWildcard(a) || isLoopback(a)) {
+      if (isUnspecifiedAddress(a) || isLoopbackAddress(a)) {
         upstreamKeys.set(`local|${u.port}`, label);
       }
     }
@@ -99,8 +86,8 @@ export async function createLoopGuard(
     listenPorts.set(l.port, hosts);
   }
   const isLocal = (host: string) =>
-    isLoopback(host) || isWildcard(host) ||
-    [...localAddresses()].some((a) => canonical(a) === host);
+    isLoopbackAddress(host) || isUnspecifiedAddress(host) ||
+    [...localAddresses()].some((a) => (canonicalAddress(a) ?? a) === host);
 
   return {
     check(dest: Destination): string | undefined {
@@ -114,7 +101,7 @@ export async function createLoopGuard(
       const hosts = listenPorts.get(dest.port);
       if (hosts === undefined) return undefined;
       for (const h of hosts) {
-        if (h === dest.hostname || (isWildcard(h) && isLocal(dest.hostname))) {
+        if (h === dest.hostname || (isUnspecifiedAddress(h) && isLocal(dest.hostname))) {
           return `the destination is Shifter's own listener on port ${dest.port}`;
         }
       }

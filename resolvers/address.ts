@@ -104,6 +104,46 @@ export function addressFamily(literal: string): AddressFamily | undefined {
   return kind === 4 ? "ipv4" : kind === 6 ? "ipv6" : undefined;
 }
 
+/**
+ * The one spelling of an IP literal: RFC 5952 for IPv6, and an IPv4-mapped
+ * IPv6 address as the IPv4 address, so that equal addresses compare equal.
+ *
+ * @param literal An address literal, without brackets or zone.
+ * @returns Its canonical form, or `undefined` when it is not a literal.
+ *
+ * @example
+ * ```ts
+ * import { canonicalAddress } from "./address.ts";
+ * canonicalAddress("0:0:0:0:0:0:0:1"); // "::1"
+ * canonicalAddress("::ffff:127.0.0.1"); // "127.0.0.1"
+ * ```
+ */
+export function canonicalAddress(literal: string): string | undefined {
+  const bytes = parseAddress(literal);
+  return bytes === undefined ? undefined : formatAddress(bytes);
+}
+
+/**
+ * Whether a canonical address is loopback (127/8, `::1`).
+ *
+ * @param address A {@linkcode canonicalAddress}.
+ * @returns Whether it is.
+ */
+export function isLoopbackAddress(address: string): boolean {
+  return address.startsWith("127.") || address === "::1";
+}
+
+/**
+ * Whether a canonical address is unspecified (`0.0.0.0`, `::`): a wildcard
+ * to listen on, and the host itself to connect to.
+ *
+ * @param address A {@linkcode canonicalAddress}.
+ * @returns Whether it is.
+ */
+export function isUnspecifiedAddress(address: string): boolean {
+  return address === "0.0.0.0" || address === "::";
+}
+
 /** A parsed `HOST:PORT`. */
 export interface HostPort {
   /** Host name or address literal, without brackets. */

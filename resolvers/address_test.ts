@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { formatAddress, formatHostPort, parseAddress, parseHostPort } from "./address.ts";
+import {
+  canonicalAddress,
+  formatAddress,
+  formatHostPort,
+  parseAddress,
+  parseHostPort,
+} from "./address.ts";
 
 Deno.test("formatAddress() writes RFC 5952 IPv6 and maps v4-mapped to IPv4", async (t) => {
   const cases: [string, string][] = [
@@ -45,4 +51,13 @@ Deno.test("parseHostPort() parses HOST:PORT and [V6]:PORT, with one-line errors"
   assert.throws(() => parseHostPort("[nope]:1", "--listen"), /no valid IPv6/);
   assert.throws(() => parseHostPort("3130", "--listen"), /not HOST:PORT/);
   assert.equal(formatHostPort("2001:db8::1", 443), "[2001:db8::1]:443");
+});
+
+Deno.test("canonicalAddress() gives one spelling per address, undefined for a name", () => {
+  assert.equal(canonicalAddress("0:0:0:0:0:0:0:1"), "::1");
+  assert.equal(canonicalAddress("2001:DB8:0::1"), "2001:db8::1");
+  assert.equal(canonicalAddress("::ffff:127.0.0.1"), "127.0.0.1");
+  assert.equal(canonicalAddress("::0"), "::");
+  assert.equal(canonicalAddress("192.0.2.1"), "192.0.2.1");
+  assert.equal(canonicalAddress("localhost"), undefined);
 });

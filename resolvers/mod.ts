@@ -37,9 +37,12 @@ export {
 } from "./netlink.ts";
 export {
   addressFamily,
+  canonicalAddress,
   formatAddress,
   formatHostPort,
   type HostPort,
+  isLoopbackAddress,
+  isUnspecifiedAddress,
   parseAddress,
   parseHostPort,
 } from "./address.ts";

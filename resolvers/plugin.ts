@@ -10,7 +10,7 @@
 
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { formatAddress, parseAddress } from "./address.ts";
+import { canonicalAddress } from "./address.ts";
 import {
   type AcceptedConnection,
   type Destination,
@@ -82,10 +82,10 @@ export async function loadResolverPlugin(
 function checked(resolver: Resolver, what: string): Resolver {
   const check = (answer: unknown): Destination => {
     const d = answer as Partial<Destination> | null | undefined;
-    const bytes = typeof d?.hostname === "string" ? parseAddress(d.hostname) : undefined;
+    const hostname = typeof d?.hostname === "string" ? canonicalAddress(d.hostname) : undefined;
     const port = d?.port;
     if (
-      bytes === undefined || typeof port !== "number" || !Number.isInteger(port) || port < 1 ||
+      hostname === undefined || typeof port !== "number" || !Number.isInteger(port) || port < 1 ||
       port > 65535
     ) {
       throw new ResolveError(
@@ -93,7 +93,6 @@ function checked(resolver: Resolver, what: string): Resolver {
         "EIO",
       );
     }
-    const hostname = formatAddress(bytes);
     return { hostname, port, family: hostname.includes(":") ? "ipv6" : "ipv4" };
   };
   return {

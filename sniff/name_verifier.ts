@@ -6,6 +6,7 @@
  */
 
 import { lookup } from "node:dns/promises";
+import { canonicalAddress, isLoopbackAddress, isUnspecifiedAddress } from "../resolvers/address.ts";
 
 /** A name lookup: every address the name resolves to. */
 export type LookupFunction = (name: string) => Promise<string[]>;
@@ -193,7 +194,7 @@ export function createNameVerifier(
         // The proxy resolves the name itself and may pick another of its
         // addresses: one on the proxy's own host must not be among them.
         for (const a of entry.addresses) {
-          if (a !== want && isHostLocal(a)) {
+          if (a !== want && (isLoopbackAddress(a) || isUnspecifiedAddress(a))) {
             return { ok: false, reason: `${name} also resolves to ${a}` };
           }
         }
@@ -215,30 +216,9 @@ async function systemLookup(name: string): Promise<string[]> {
   return answers.map((a) => a.address);
 }
 
-/** Loopback or unspecified: an address that means the host itself. */
-function isHostLocal(key: string): boolean {
-  return key.startsWith("127.") || key.startsWith("0.") || key === "::1" || key === "::";
-}
-
-/** A canonical form of an address literal, so that equal addresses compare equal. */
+/** A canonical form of an address literal (zone dropped), so that equal addresses compare equal. */
 function addressKey(address: string): string {
-  if (!address.includes(":")) return address;
   const percent = address.indexOf("%");
   const bare = percent >= 0 ? address.slice(0, percent) : address;
-  let canonical: string;
-  try {
-    canonical = new URL(`http://[${bare}]/`).hostname.slice(1, -1);
-  } catch {
-    return address.toLowerCase();
-  }
-  // IPv4-mapped IPv6 (::ffff:a.b.c.d) is the IPv4 address.
-  const mapped = MAPPED_IPV4.exec(canonical);
-  if (mapped !== null) {
-    const hi = parseInt(mapped[1] as string, 16);
-    const lo = parseInt(mapped[2] as string, 16);
-    return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
-  }
-  return canonical;
+  return canonicalAddress(bare) ?? address.toLowerCase();
 }
-
-const MAPPED_IPV4 = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/;
