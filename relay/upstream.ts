@@ -80,8 +80,11 @@ export function parseUpstream(text: string): Upstream {
   };
 }
 
-/** The authority of `scheme://authority/...`, without any `user:pass@`. */
-function authorityHost(text: string): { start: number; host: string } | undefined {
+/**
+ * Where the authority of `scheme://authority/...` starts (`from`), and its
+ * host and port after any `user:pass@` (`start`, `host`).
+ */
+function authority(text: string): { from: number; start: number; host: string } | undefined {
   const scheme = text.indexOf("://");
   if (scheme < 0) return undefined;
   const from = scheme + 3;
@@ -92,11 +95,11 @@ function authorityHost(text: string): { start: number; host: string } | undefine
   }
   const at = text.lastIndexOf("@", end - 1);
   const start = at >= from ? at + 1 : from;
-  return { start, host: text.slice(start, end) };
+  return { from, start, host: text.slice(start, end) };
 }
 
 function hasPort(text: string): boolean {
-  const host = authorityHost(text)?.host ?? "";
+  const host = authority(text)?.host ?? "";
   const colon = host.startsWith("[") ? host.indexOf("]:") + 1 : host.lastIndexOf(":");
   if (colon <= 0 || colon === host.length - 1) return false;
   for (let i = colon + 1; i < host.length; i++) {
@@ -107,9 +110,9 @@ function hasPort(text: string): boolean {
 }
 
 function withoutCredentials(text: string): string {
-  const found = authorityHost(text);
-  if (found === undefined || found.start === text.indexOf("://") + 3) return text;
-  return `${text.slice(0, text.indexOf("://") + 3)}***@${text.slice(found.start)}`;
+  const a = authority(text);
+  if (a === undefined || a.start === a.from) return text;
+  return `${text.slice(0, a.from)}***@${text.slice(a.start)}`;
 }
 
 /** Options of {@linkcode UpstreamPool}. */
