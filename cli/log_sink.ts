@@ -111,6 +111,7 @@ export function getBatchSink(out: BatchWriter, options: BatchSinkOptions): Batch
     flushing ??= flush();
   }) as BatchSink;
   sink[Symbol.asyncDispose] = async () => {
+    if (flushing === undefined) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<"late">((r) => timer = setTimeout(() => r("late"), closeTimeoutMs));
     try {

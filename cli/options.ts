@@ -8,7 +8,7 @@
 import { Command, CommanderError, Option } from "@commander-js/extra-typings";
 import { isLogLevel, type LogLevel } from "@logtape/logtape";
 import denoJson from "../deno.json" with { type: "json" };
-import { formatAddress, type HostPort, parseAddress, parseHostPort } from "../resolvers/address.ts";
+import { canonicalAddress, type HostPort, parseHostPort } from "../resolvers/address.ts";
 import { AUTO, BUILTIN_RESOLVERS, checkResolverSpec } from "../resolvers/registry.ts";
 import { parseUpstream, type Upstream } from "../relay/upstream.ts";
 import { CONNECT_BY, type ConnectBy } from "../relay/server.ts";
@@ -243,10 +243,7 @@ function toConfig(
   const seen = new Set<string>();
   for (const l of listen) {
     // One address written two ways ([::0] and [::]) is still one address.
-    const bytes = parseAddress(l.hostname);
-    const key = `${
-      bytes === undefined ? l.hostname.toLowerCase() : formatAddress(bytes)
-    }|${l.port}`;
+    const key = `${canonicalAddress(l.hostname) ?? l.hostname.toLowerCase()}|${l.port}`;
     if (seen.has(key)) {
       throw new TypeError(`--listen ${l.hostname}:${l.port} is given twice`);
     }
