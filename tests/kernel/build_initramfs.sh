@@ -15,16 +15,67 @@ export PATH="$PATH:/usr/sbin:/sbin"
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=$ROOT/.cache/kernel-vm
-KVER=${KVER:-$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null |
-	sed 's,.*/linux-headers-,,' | sort -V | tail -n1)}
-[ -n "$KVER" ] || { echo "no /usr/src/linux-headers-*-amd64: apt-get install linux-headers-amd64" >&2; exit 1; }
-# KDIR: a headers tree elsewhere (e.g. a newer kernel's, unpacked with dpkg-deb -x).
-KDIR=${KDIR:-/usr/src/linux-headers-$KVER}
 DENO=${DENO:-$(command -v deno)}
 DENO=$(readlink -f "$DENO")
 mkdir -p "$CACHE"
 
-# 1. Our binaries.
+# 1. A kernel whose headers are installed and whose image the archive has.
+# Installed headers, newest first.
+installed_kvers() {
+	ls -d /usr/src/linux-headers-*-amd64 2>/dev/null |
+		sed 's,.*/linux-headers-,,' | sort -rV
+}
+# Unpack linux-image-$1 under $CACHE/img-$1, downloading it once.
+fetch_image() {
+	local img=$CACHE/img-$1 deb
+	[ -f "$img/boot/vmlinuz-$1" ] && return 0
+	(cd "$CACHE" && apt-get download "linux-image-$1" >&2) || return 1
+	deb=$(ls "$CACHE"/linux-image-"$1"_*.deb 2>/dev/null | sort -V | tail -n1)
+	# Called where set -e does not apply: chain every step.
+	rm -rf "$img.tmp" && dpkg-deb -x "$deb" "$img.tmp" &&
+		depmod -b "$img.tmp" "$1" && mv "$img.tmp" "$img"
+}
+# The first of the candidates whose image can be had.
+pick_kver() {
+	local k
+	for k in "$@"; do
+		fetch_image "$k" && { echo "$k"; return 0; }
+	done
+	return 1
+}
+if [ -n "${KVER:-}" ]; then
+	# Given: that kernel or none (refresh stale package lists once).
+	pick_kver "$KVER" >/dev/null ||
+		{ apt-get update -qq >&2 && pick_kver "$KVER" >/dev/null; } ||
+		{ echo "cannot download linux-image-$KVER from the Debian archive" >&2; exit 1; }
+else
+	mapfile -t kvers < <(installed_kvers)
+	[ ${#kvers[@]} -gt 0 ] ||
+		{ echo "no /usr/src/linux-headers-*-amd64: apt-get install linux-headers-amd64" >&2; exit 1; }
+	# The archive keeps only its current kernel. Package lists from long ago
+	# name files it no longer has: refresh them. Headers from long ago match
+	# no image it still has: bring in its current headers (root only).
+	KVER=$(pick_kver "${kvers[@]}") || {
+		apt-get update -qq >&2 || true
+		KVER=$(pick_kver "${kvers[@]}")
+	} || {
+		if [ "$(id -u)" = 0 ]; then
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				--no-install-recommends linux-headers-amd64 >&2 || true
+		fi
+		mapfile -t kvers < <(installed_kvers)
+		KVER=$(pick_kver "${kvers[@]}")
+	} || {
+		echo "cannot download a kernel image matching the installed headers (${kvers[*]}):" \
+			"as root, apt-get update && apt-get install linux-headers-amd64" >&2
+		exit 1
+	}
+fi
+# KDIR: a headers tree elsewhere (e.g. a newer kernel's, unpacked with dpkg-deb -x).
+KDIR=${KDIR:-/usr/src/linux-headers-$KVER}
+IMG=$CACHE/img-$KVER
+
+# 2. Our binaries.
 make -s -C "$ROOT/kernel" KVER="$KVER" KDIR="$KDIR" >&2
 make -s -C "$ROOT/libnl-shim" >&2
 gcc -O2 -Wall -Wextra -Wno-unused-parameter -I/usr/include/libnl3 \
@@ -32,19 +83,6 @@ gcc -O2 -Wall -Wextra -Wno-unused-parameter -I/usr/include/libnl3 \
 	-o "$CACHE/vmtool" "$ROOT/tests/kernel/vmtool.c" \
 	-L"$ROOT/libnl-shim" -Wl,-rpath,/shifter/libnl-shim \
 	-lshifter_nl -lnl-genl-3 -lnl-3
-
-# 2. The kernel image matching the headers, fetched once.
-IMG=$CACHE/img-$KVER
-if [ ! -f "$IMG/boot/vmlinuz-$KVER" ]; then
-	# Stale package lists (a machine set up long ago) may name a file the
-	# archive no longer has: refresh them once and try again.
-	(cd "$CACHE" && { apt-get download "linux-image-$KVER" >&2 ||
-		{ apt-get update -qq >&2 && apt-get download "linux-image-$KVER" >&2; }; })
-	rm -rf "$IMG.tmp"
-	dpkg-deb -x "$CACHE"/linux-image-"$KVER"_*.deb "$IMG.tmp"
-	depmod -b "$IMG.tmp" "$KVER"
-	mv "$IMG.tmp" "$IMG"
-fi
 
 # 3. The initramfs tree.
 TREE=$CACHE/tree
