@@ -82,11 +82,13 @@ export class MemoryReclaimer {
    * Take one sample; release when the module doc's conditions hold.
    *
    * @param active Connections open now.
+   * @param peak The most open at once since the previous tick (a burst
+   *   that came and went between two ticks counts too). @default {active}
    * @returns The release, or `undefined` when none ran.
    */
-  tick(active: number): Reclaimed | undefined {
+  tick(active: number, peak: number = active): Reclaimed | undefined {
     this.#ticksSince++;
-    if (active > this.#peak) this.#peak = active;
+    this.#peak = Math.max(this.#peak, active, peak);
     const rss = this.#actions.resident();
     // The first sample, and any shrink the runtime managed on its own, set
     // the level growth is measured from.

@@ -42,6 +42,19 @@ Deno.test("MemoryReclaimer releases once the connections fell to half their peak
   assert.equal(p.releases, 1);
 });
 
+Deno.test("MemoryReclaimer counts a burst that came and went between two ticks", () => {
+  // 2000 connections opened and closed within one tick: every sample sees
+  // none open, but the caller saw the peak.
+  const p = fakeProcess(50 * MiB);
+  const r = new MemoryReclaimer(p);
+  r.tick(0);
+  p.rss = 80 * MiB;
+  assert.equal(r.tick(0), undefined, "no peak reported: nothing to say the load receded");
+  p.low = 55 * MiB;
+  assert.equal(r.tick(0, 2000)?.peak, 2000);
+  assert.equal(p.releases, 1);
+});
+
 Deno.test("MemoryReclaimer ignores growth under 4 MiB or under 10% of the floor", () => {
   const p = fakeProcess(100 * MiB);
   const r = new MemoryReclaimer(p);

@@ -126,6 +126,8 @@ export class Server {
   #drained: (() => void) | undefined;
   #sweep: ReturnType<typeof setInterval> | undefined;
   #reclaimer: MemoryReclaimer | undefined;
+  /** The most flights open at once since the reclaimer's last tick. */
+  #peakActive = 0;
   /** Whether `info` connection lines go anywhere (asked once: logtape's check is not free). */
   #logInfo = true;
 
@@ -226,7 +228,8 @@ export class Server {
   }
 
   #reclaim(): void {
-    const done = this.#reclaimer?.tick(this.#flights.size);
+    const done = this.#reclaimer?.tick(this.#flights.size, this.#peakActive);
+    this.#peakActive = this.#flights.size;
     if (done === undefined) return;
     const mib = (n: number) => Math.round(n / 104857.6) / 10;
     log.debug(
@@ -327,6 +330,7 @@ export class Server {
         quietSince: undefined,
       };
       this.#flights.add(flight);
+      if (this.#flights.size > this.#peakActive) this.#peakActive = this.#flights.size;
       void this.#handle(flight);
     }
   }
