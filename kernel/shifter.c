@@ -170,15 +170,25 @@ static void shifter_unlink(struct shifter_net *sn, struct shifter_entry *e)
 /*
  * Drop expired entries from the old ends: open is in SYN order, closing in
  * FIN order. Closed connections are not counted as expired.
+ *
+ * A closing entry also ends with its ttl, counted from its SYN. While
+ * fin_grace_ms is at most ttl that comes at most fin_grace_ms late; when it
+ * is longer, the expiry work (@all) looks at every closing entry, since
+ * the FIN order says nothing of the ttl.
  */
-static void shifter_expire(struct shifter_net *sn, unsigned long now)
+static void shifter_expire(struct shifter_net *sn, unsigned long now, bool all)
 {
 	struct shifter_entry *e, *tmp;
 
 	lockdep_assert_held(&sn->lock);
+	all = all && msecs_to_jiffies(READ_ONCE(fin_grace_ms)) >
+		     shifter_ttl_jiffies();
 	list_for_each_entry_safe(e, tmp, &sn->closing, age) {
-		if (!shifter_fin_expired(e, now))
+		if (!shifter_expired(e, now)) {
+			if (all)
+				continue;
 			break;
+		}
 		shifter_unlink(sn, e);
 	}
 	list_for_each_entry_safe(e, tmp, &sn->open, age) {
@@ -205,7 +215,7 @@ static void shifter_gc(struct work_struct *work)
 	bool again;
 
 	spin_lock_bh(&sn->lock);
-	shifter_expire(sn, jiffies);
+	shifter_expire(sn, jiffies, true);
 	again = sn->count;
 	spin_unlock_bh(&sn->lock);
 	/* An empty table sleeps until shifter_record() wakes it. */
@@ -234,7 +244,7 @@ static void shifter_record(struct shifter_net *sn,
 	old = shifter_find(sn, key);
 	if (old)
 		shifter_unlink(sn, old);
-	shifter_expire(sn, now);
+	shifter_expire(sn, now, false);
 	while (sn->count >= max(READ_ONCE(max_entries), 1U)) {
 		shifter_unlink(sn, shifter_oldest(sn));
 		atomic64_inc(&sn->evicted);

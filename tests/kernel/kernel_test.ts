@@ -23,6 +23,7 @@ const CHECKS = [
   "syn_recorded_and_looked_up",
   "fin_removes_entry",
   "fin_before_lookup_kept_for_grace",
+  "closing_entry_ends_at_ttl",
   "rst_removes_entry",
   "resolver_maps_errors",
   "ipv6_recorded",

@@ -555,6 +555,35 @@ async function main(): Promise<void> {
     }
   });
 
+  await check("closing_entry_ends_at_ttl", async () => {
+    // fin_grace_ms longer than ttl: an entry whose connection closed before
+    // any lookup still goes when its ttl ends, not when the grace does.
+    setParam("fin_grace_ms", "20000");
+    setParam("ttl", "2");
+    try {
+      const held = await HeldConnection.open(CLIENT_NS, "10.9.1.1", 80, 41014, "fin");
+      const conn = await acceptor.next();
+      await held.release();
+      conn.close();
+      const closing = nl.stats().entries;
+      assert(closing >= 1n, `no entry after the FIN: entries ${closing}`);
+      // ttl 2 s, plus the expiry work's 1 s period, plus slack for a loaded VM.
+      let entries = closing;
+      const t0 = Date.now();
+      while (entries > 0n && Date.now() - t0 < 6000) {
+        await sleep(100);
+        entries = nl.stats().entries;
+      }
+      assert(entries === 0n, `entries ${entries} 6 s after the FIN with ttl=2, fin_grace_ms=20000`);
+      return `entries ${closing} after the FIN, 0 after ${
+        Date.now() - t0
+      } ms (ttl=2, fin_grace_ms=20000)`;
+    } finally {
+      setParam("ttl", "120");
+      setParam("fin_grace_ms", "2000");
+    }
+  });
+
   await check("rst_removes_entry", async () => {
     const held = await HeldConnection.open(
       CLIENT_NS,
