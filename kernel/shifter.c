@@ -169,26 +169,18 @@ static void shifter_unlink(struct shifter_net *sn, struct shifter_entry *e)
 
 /*
  * Drop expired entries from the old ends: open is in SYN order, closing in
- * FIN order. Closed connections are not counted as expired.
- *
- * A closing entry also ends with its ttl, counted from its SYN. While
- * fin_grace_ms is at most ttl that comes at most fin_grace_ms late; when it
- * is longer, the expiry work (@all) looks at every closing entry, since
- * the FIN order says nothing of the ttl.
+ * FIN order (see shifter_forget() for which closing entries stay on open).
+ * Entries that reach their ttl on open count as expired, those that end
+ * their FIN grace on closing do not.
  */
-static void shifter_expire(struct shifter_net *sn, unsigned long now, bool all)
+static void shifter_expire(struct shifter_net *sn, unsigned long now)
 {
 	struct shifter_entry *e, *tmp;
 
 	lockdep_assert_held(&sn->lock);
-	all = all && msecs_to_jiffies(READ_ONCE(fin_grace_ms)) >
-		     shifter_ttl_jiffies();
 	list_for_each_entry_safe(e, tmp, &sn->closing, age) {
-		if (!shifter_expired(e, now)) {
-			if (all)
-				continue;
+		if (!shifter_expired(e, now))
 			break;
-		}
 		shifter_unlink(sn, e);
 	}
 	list_for_each_entry_safe(e, tmp, &sn->open, age) {
@@ -215,7 +207,7 @@ static void shifter_gc(struct work_struct *work)
 	bool again;
 
 	spin_lock_bh(&sn->lock);
-	shifter_expire(sn, jiffies, true);
+	shifter_expire(sn, jiffies);
 	again = sn->count;
 	spin_unlock_bh(&sn->lock);
 	/* An empty table sleeps until shifter_record() wakes it. */
@@ -244,7 +236,7 @@ static void shifter_record(struct shifter_net *sn,
 	old = shifter_find(sn, key);
 	if (old)
 		shifter_unlink(sn, old);
-	shifter_expire(sn, now, false);
+	shifter_expire(sn, now);
 	while (sn->count >= max(READ_ONCE(max_entries), 1U)) {
 		shifter_unlink(sn, shifter_oldest(sn));
 		atomic64_inc(&sn->evicted);
@@ -281,14 +273,24 @@ static void shifter_forget(struct shifter_net *sn,
 	if (rst || READ_ONCE(e->looked_up)) {
 		shifter_unlink(sn, e);
 	} else if (!e->closing) {
+		unsigned long now = jiffies;
+
 		/*
 		 * A client may send its request and FIN before the redirector
 		 * has even accepted: keep the entry for the LOOKUP a while.
 		 */
-		WRITE_ONCE(e->fin_stamp, jiffies);
+		WRITE_ONCE(e->fin_stamp, now);
 		/* Lockless readers that see closing must see fin_stamp. */
 		smp_store_release(&e->closing, true);
-		list_move_tail(&e->age, &sn->closing);
+		/*
+		 * Its ttl still holds. When that ends first (fin_grace_ms
+		 * longer than what is left of it), the entry stays on open,
+		 * whose SYN order the expiry follows; closing is only for
+		 * entries that the grace ends first.
+		 */
+		if (time_before(now + msecs_to_jiffies(READ_ONCE(fin_grace_ms)),
+				e->stamp + shifter_ttl_jiffies()))
+			list_move_tail(&e->age, &sn->closing);
 	}
 out_unlock:
 	spin_unlock_bh(&sn->lock);

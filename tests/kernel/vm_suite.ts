@@ -557,10 +557,12 @@ async function main(): Promise<void> {
 
   await check("closing_entry_ends_at_ttl", async () => {
     // fin_grace_ms longer than ttl: an entry whose connection closed before
-    // any lookup still goes when its ttl ends, not when the grace does.
+    // any lookup still goes when its ttl ends (and counts as expired), not
+    // when the grace does.
     setParam("fin_grace_ms", "20000");
     setParam("ttl", "2");
     try {
+      const expiredBefore = nl.stats().expired;
       const held = await HeldConnection.open(CLIENT_NS, "10.9.1.1", 80, 41014, "fin");
       const conn = await acceptor.next();
       await held.release();
@@ -575,9 +577,11 @@ async function main(): Promise<void> {
         entries = nl.stats().entries;
       }
       assert(entries === 0n, `entries ${entries} 6 s after the FIN with ttl=2, fin_grace_ms=20000`);
+      const expired = nl.stats().expired - expiredBefore;
+      assert(expired >= 1n, `gone, but not by its ttl: expired +${expired}`);
       return `entries ${closing} after the FIN, 0 after ${
         Date.now() - t0
-      } ms (ttl=2, fin_grace_ms=20000)`;
+      } ms (ttl=2, fin_grace_ms=20000), expired +${expired}`;
     } finally {
       setParam("ttl", "120");
       setParam("fin_grace_ms", "2000");
