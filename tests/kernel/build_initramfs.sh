@@ -25,28 +25,39 @@ installed_kvers() {
 	ls -d /usr/src/linux-headers-*-amd64 2>/dev/null |
 		sed 's,.*/linux-headers-,,' | sort -rV
 }
-# Unpack linux-image-$1 under $CACHE/img-$1, downloading it once.
+# Unpack linux-image-$1 under $CACHE/img-$1, downloading it once. Returns 1
+# when the archive does not have it; a failure to unpack ends the script.
 fetch_image() {
-	local img=$CACHE/img-$1 deb
+	local img=$CACHE/img-$1 dl
 	[ -f "$img/boot/vmlinuz-$1" ] && return 0
-	(cd "$CACHE" && apt-get download "linux-image-$1" >&2) || return 1
-	deb=$(ls "$CACHE"/linux-image-"$1"_*.deb 2>/dev/null | sort -V | tail -n1)
-	# Called where set -e does not apply: chain every step.
-	rm -rf "$img.tmp" && dpkg-deb -x "$deb" "$img.tmp" &&
-		depmod -b "$img.tmp" "$1" && mv "$img.tmp" "$img"
+	dl=$(mktemp -d "$CACHE/download.XXXXXX") || exit 1
+	if ! (cd "$dl" && apt-get download "linux-image-$1" >&2); then
+		rm -rf "$dl"
+		return 1
+	fi
+	rm -rf "$img.tmp"
+	if ! { dpkg-deb -x "$dl"/linux-image-"$1"_*.deb "$img.tmp" &&
+		depmod -b "$img.tmp" "$1" && mv "$img.tmp" "$img"; }; then
+		rm -rf "$dl" "$img.tmp"
+		echo "downloaded linux-image-$1 but cannot unpack it into $img" >&2
+		exit 1
+	fi
+	rm -rf "$dl"
 }
-# The first of the candidates whose image can be had.
+# Set KVER to the first of the candidates whose image can be had.
 pick_kver() {
 	local k
 	for k in "$@"; do
-		fetch_image "$k" && { echo "$k"; return 0; }
+		if fetch_image "$k"; then
+			KVER=$k
+			return 0
+		fi
 	done
 	return 1
 }
 if [ -n "${KVER:-}" ]; then
 	# Given: that kernel or none (refresh stale package lists once).
-	pick_kver "$KVER" >/dev/null ||
-		{ apt-get update -qq >&2 && pick_kver "$KVER" >/dev/null; } ||
+	pick_kver "$KVER" || { apt-get update -qq >&2 && pick_kver "$KVER"; } ||
 		{ echo "cannot download linux-image-$KVER from the Debian archive" >&2; exit 1; }
 else
 	mapfile -t kvers < <(installed_kvers)
@@ -54,22 +65,28 @@ else
 		{ echo "no /usr/src/linux-headers-*-amd64: apt-get install linux-headers-amd64" >&2; exit 1; }
 	# The archive keeps only its current kernel. Package lists from long ago
 	# name files it no longer has: refresh them. Headers from long ago match
-	# no image it still has: bring in its current headers (root only).
-	KVER=$(pick_kver "${kvers[@]}") || {
+	# no image it still has: as root, bring in its current headers, as
+	# scripts/setup.sh installs what the tests need (the old ones stay).
+	if ! pick_kver "${kvers[@]}"; then
 		apt-get update -qq >&2 || true
-		KVER=$(pick_kver "${kvers[@]}")
-	} || {
-		if [ "$(id -u)" = 0 ]; then
+		if ! pick_kver "${kvers[@]}"; then
+			if [ "$(id -u)" != 0 ]; then
+				echo "no kernel image matches the installed headers (${kvers[*]}):" \
+					"as root, apt-get update && apt-get install linux-headers-amd64" >&2
+				exit 1
+			fi
+			echo "the archive has no image for the installed headers (${kvers[*]}):" \
+				"upgrading linux-headers-amd64" >&2
 			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 				--no-install-recommends linux-headers-amd64 >&2 || true
+			mapfile -t kvers < <(installed_kvers)
+			pick_kver "${kvers[@]}" || {
+				echo "cannot download a kernel image matching the installed headers" \
+					"(${kvers[*]}) from the Debian archive" >&2
+				exit 1
+			}
 		fi
-		mapfile -t kvers < <(installed_kvers)
-		KVER=$(pick_kver "${kvers[@]}")
-	} || {
-		echo "cannot download a kernel image matching the installed headers (${kvers[*]}):" \
-			"as root, apt-get update && apt-get install linux-headers-amd64" >&2
-		exit 1
-	}
+	fi
 fi
 # KDIR: a headers tree elsewhere (e.g. a newer kernel's, unpacked with dpkg-deb -x).
 KDIR=${KDIR:-/usr/src/linux-headers-$KVER}
