@@ -15,6 +15,8 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bitmap.h>
+#include <linux/cred.h>
+#include <linux/file.h>
 #include <linux/in.h>
 #include <linux/in6.h>
 #include <linux/ip.h>
@@ -38,6 +40,7 @@
 #include <net/ipv6.h>
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
+#include <net/sock.h>
 
 #include "uapi/shifter_genl.h"
 
@@ -60,6 +63,10 @@ MODULE_PARM_DESC(max_entries, "Entries per network namespace before the oldest i
 static unsigned int fin_grace_ms = 2000;
 module_param(fin_grace_ms, uint, 0644);
 MODULE_PARM_DESC(fin_grace_ms, "Milliseconds an entry not yet looked up survives the client's FIN (default 2000)");
+
+static int skip_uid = -1;
+module_param(skip_uid, int, 0644);
+MODULE_PARM_DESC(skip_uid, "Do not record SYNs the host itself sends from sockets of this user, e.g. the upstream proxy's (default -1: none)");
 
 /* Read once at load: the hooks test membership without touching the array. */
 static DECLARE_BITMAP(shifter_port_map, 65536) __read_mostly;
@@ -296,6 +303,32 @@ out_unlock:
 	spin_unlock_bh(&sn->lock);
 }
 
+/*
+ * Whether a SYN the host sends comes from skip_uid's socket (as iptables'
+ * "-m owner --uid-owner" decides it: the file's fsuid, the uid read in the
+ * namespace's user namespace). Such connections go out through the proxy
+ * and are never redirected back to us: recording them only takes room.
+ */
+static bool shifter_skipped_owner(const struct sk_buff *skb,
+				  const struct nf_hook_state *state)
+{
+	int uid = READ_ONCE(skip_uid);
+	const struct sock *sk;
+	const struct file *filp;
+	kuid_t kuid;
+
+	if (uid < 0 || state->hook != NF_INET_LOCAL_OUT)
+		return false;
+	sk = skb_to_full_sk(skb);
+	if (!sk || !sk->sk_socket)
+		return false;
+	filp = sk->sk_socket->file;
+	if (!filp)
+		return false;
+	kuid = make_kuid(state->net->user_ns, uid);
+	return uid_valid(kuid) && uid_eq(filp->f_cred->fsuid, kuid);
+}
+
 static unsigned int shifter_hook(void *priv, struct sk_buff *skb,
 				 const struct nf_hook_state *state)
 {
@@ -343,7 +376,8 @@ static unsigned int shifter_hook(void *priv, struct sk_buff *skb,
 		if (state->hook == NF_INET_PRE_ROUTING && state->in &&
 		    (state->in->flags & IFF_LOOPBACK))
 			return NF_ACCEPT;
-		if (!test_bit(ntohs(th->dest), shifter_port_map))
+		if (!test_bit(ntohs(th->dest), shifter_port_map) ||
+		    shifter_skipped_owner(skb, state))
 			return NF_ACCEPT;
 		shifter_record(sn, &key, &daddr, th->dest);
 	} else if (th->fin || th->rst) {

@@ -29,6 +29,7 @@ const CHECKS = [
   "ipv6_recorded",
   "ports_outside_ignored",
   "loopback_second_pass_kept",
+  "local_out_skip_uid",
   "ttl_expiry",
   "syn_flood_bounded",
   "netns_isolated",

@@ -106,9 +106,11 @@ class HeldConnection {
     port: number,
     sport: number,
     close: "fin" | "rst",
+    uid?: number,
   ): Promise<HeldConnection> {
     const args = [
       ...(ns ? ["-n", ns] : []),
+      ...(uid === undefined ? [] : ["-u", String(uid)]),
       "connect",
       host,
       String(port),
@@ -426,6 +428,22 @@ class Acceptor {
     })();
   }
 
+  /**
+   * Listen on a port another Acceptor just closed: the port is freed only
+   * once that one's pending accept is cancelled, a turn of the event loop
+   * later.
+   */
+  static async reopen(hostname: string, port: number): Promise<Acceptor> {
+    for (let tries = 1;; tries++) {
+      try {
+        return new Acceptor(hostname, port);
+      } catch (err) {
+        if (!(err instanceof Deno.errors.AddrInUse) || tries === 40) throw err;
+        await sleep(50);
+      }
+    }
+  }
+
   next(): Promise<Deno.TcpConn> {
     const c = this.conns.shift();
     if (c) return Promise.resolve(c);
@@ -696,6 +714,36 @@ async function main(): Promise<void> {
       );
       return `LOCAL_OUT recorded 10.9.2.1:80; PRE_ROUTING on lo (dst ${conn.localAddr.hostname}:443) did not overwrite`;
     } finally {
+      a443.close();
+    }
+  });
+
+  await check("local_out_skip_uid", async () => {
+    // skip_uid: SYNs the gateway sends from that user's sockets (the upstream
+    // proxy's) are not recorded; another user's still are.
+    const a443 = await Acceptor.reopen("0.0.0.0", 443);
+    setParam("skip_uid", "4242");
+    try {
+      const before = nl.stats().recorded;
+      const skipped = await HeldConnection.open(undefined, "10.9.2.1", 80, 41043, "fin", 4242);
+      (await a443.next()).close();
+      const afterSkipped = nl.stats().recorded;
+      await skipped.release();
+      const other = await HeldConnection.open(undefined, "10.9.2.1", 80, 41044, "fin", 4343);
+      const conn = await a443.next();
+      const afterOther = nl.stats().recorded;
+      const r = nl.lookup({ hostname: conn.remoteAddr.hostname, port: 41044 });
+      await other.release();
+      conn.close();
+      assert(afterSkipped === before, `uid 4242's SYN was recorded: ${before} -> ${afterSkipped}`);
+      assert(
+        afterOther === afterSkipped + 1n,
+        `uid 4343's SYN: recorded ${afterSkipped} -> ${afterOther}`,
+      );
+      assert(r.hostname === "10.9.2.1" && r.port === 80, `lookup gave ${r.hostname}:${r.port}`);
+      return `skip_uid=4242: its SYN not recorded (recorded ${before} -> ${afterSkipped}); uid 4343's recorded (-> ${afterOther}, lookup ${r.hostname}:${r.port})`;
+    } finally {
+      setParam("skip_uid", "-1");
       a443.close();
     }
   });
