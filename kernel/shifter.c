@@ -581,7 +581,16 @@ static int shifter_nl_dump_entry(struct sk_buff *skb,
 	return 0;
 }
 
-/* cb->args[0]: next bucket; cb->args[1]: entries of it already sent. */
+/*
+ * cb->args[0]: next bucket; cb->args[1]: entries of it already sent.
+ *
+ * A bucket goes out whole in one message: one that does not fit is taken
+ * back and starts the next. Between two messages the table may change, and
+ * a position inside a bucket would then point at another entry (sending one
+ * twice, or skipping one); at a bucket boundary nothing that stays in the
+ * table throughout the dump is missed or repeated. Only a bucket too large
+ * for a message of its own is split by position.
+ */
 static int shifter_nl_dump(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct shifter_net *sn = shifter_pernet(sock_net(cb->skb->sk));
@@ -589,18 +598,25 @@ static int shifter_nl_dump(struct sk_buff *skb, struct netlink_callback *cb)
 	unsigned long skip = cb->args[1];
 	unsigned long now = jiffies;
 	struct shifter_entry *e;
+	unsigned int start;
 	unsigned long idx;
 
 	rcu_read_lock();
 	for (; bucket <= sn->hash_mask; bucket++, skip = 0) {
+		start = skb->len;
 		idx = 0;
 		hlist_for_each_entry_rcu(e, &sn->buckets[bucket], node) {
 			if (idx++ < skip || shifter_expired(e, now))
 				continue;
-			if (shifter_nl_dump_entry(skb, cb, e)) {
+			if (!shifter_nl_dump_entry(skb, cb, e))
+				continue;
+			if (start > 0 && skip == 0) {
+				skb_trim(skb, start);
+				cb->args[1] = 0;
+			} else {
 				cb->args[1] = idx - 1;
-				goto out;
 			}
+			goto out;
 		}
 	}
 out:

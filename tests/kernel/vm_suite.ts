@@ -971,6 +971,60 @@ async function main(): Promise<void> {
       `expired=${s.expired} evicted=${s.evicted} entries=${s.entries}`;
   });
 
+  await check("dump_whole_table_under_churn", async () => {
+    // A namespace made while max_entries is 128 has 64 buckets: 1000 entries
+    // that stay make chains of about 16, and every message of a dump ends
+    // inside or after one. Meanwhile a loop re-sends SYNs from 300 other
+    // ports, each one taking its entry out and putting it back at the head
+    // of its bucket. Every dump must hold each of the 1000 exactly once.
+    const ns = "/run/netns/shdump";
+    setParam("max_entries", "128");
+    try {
+      await must("ip", "netns", "add", "shdump");
+    } finally {
+      setParam("max_entries", "65536");
+    }
+    let churn: Deno.ChildProcess | undefined;
+    const recorded = async () =>
+      /recorded=(\d+)/.exec(await must("vmtool", "-n", ns, "stats"))?.[1];
+    try {
+      await must("ip", "-n", "shdump", "link", "set", "lo", "up");
+      await must("vmtool", "-n", ns, "syn", "127.0.0.1", "443", "50000", "1000");
+      churn = new Deno.Command("sh", {
+        args: ["-c", `while :; do vmtool -n ${ns} syn 127.0.0.1 80 60000 300 || exit 1; done`],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      const r0 = Number(await recorded());
+      let sizes = "";
+      for (let d = 1; d <= 20; d++) {
+        const out = await must("vmtool", "-n", ns, "dump");
+        const keys = new Set<string>();
+        let stable = 0;
+        for (const line of out.split("\n")) {
+          const [word, src, sport, , dport] = line.split(" ");
+          if (word !== "entry") continue;
+          const key = `${src}:${sport}`;
+          assert(!keys.has(key), `dump ${d} holds ${key} twice`);
+          keys.add(key);
+          if (dport === "443") stable++;
+        }
+        assert(stable === 1000, `dump ${d} holds ${stable} of the 1000 entries that stay`);
+        if (d <= 3 || d === 20) sizes += `${keys.size} `;
+      }
+      const resent = Number(await recorded()) - r0;
+      assert(resent > 600, `only ${resent} SYNs re-sent during the dumps`);
+      return `64 buckets, 20 dumps (sizes ${sizes.trim()}) while ${resent} SYNs were re-sent: ` +
+        "each held the 1000 once, no duplicates";
+    } finally {
+      try {
+        churn?.kill();
+      } catch { /* ended */ }
+      await churn?.status;
+      await must("ip", "netns", "del", "shdump");
+    }
+  });
+
   await check("ffi_sync_vs_nonblocking", async () => {
     const held = await HeldConnection.open(
       CLIENT_NS,
