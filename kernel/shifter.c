@@ -80,7 +80,7 @@ struct shifter_key {
 
 struct shifter_entry {
 	struct hlist_node node;		/* bucket chain, RCU */
-	struct list_head age;		/* on open or closing, oldest first */
+	struct list_head age;		/* on open, found or closing, oldest first */
 	struct rcu_head rcu;
 	struct shifter_key key;
 	union nf_inet_addr daddr;
@@ -96,7 +96,8 @@ struct shifter_net {
 	struct hlist_head *buckets;
 	unsigned int hash_mask;
 	unsigned int count;
-	struct list_head open;		/* by SYN time */
+	struct list_head open;		/* not looked up yet, by SYN time */
+	struct list_head found;		/* looked up, by LOOKUP time */
 	struct list_head closing;	/* by FIN time */
 	siphash_key_t hash_key;
 	struct delayed_work gc;
@@ -196,15 +197,50 @@ static void shifter_expire(struct shifter_net *sn, unsigned long now)
 		shifter_unlink(sn, e);
 		atomic64_inc(&sn->expired);
 	}
+	/* A LOOKUP comes moments after the SYN: found is near SYN order too. */
+	list_for_each_entry_safe(e, tmp, &sn->found, age) {
+		if (!shifter_expired(e, now))
+			break;
+		shifter_unlink(sn, e);
+		atomic64_inc(&sn->expired);
+	}
 }
 
-/* The oldest entry, preferring connections that are already closing. */
+/*
+ * The entry to evict: a closing connection first, then the oldest that no
+ * LOOKUP has found (a SYN flood with spoofed sources only makes those:
+ * their handshakes never complete, so no redirector ever accepts them),
+ * and only then the oldest of those the redirector is serving.
+ */
 static struct shifter_entry *shifter_oldest(struct shifter_net *sn)
 {
 	lockdep_assert_held(&sn->lock);
 	if (!list_empty(&sn->closing))
 		return list_first_entry(&sn->closing, struct shifter_entry, age);
-	return list_first_entry(&sn->open, struct shifter_entry, age);
+	if (!list_empty(&sn->open))
+		return list_first_entry(&sn->open, struct shifter_entry, age);
+	return list_first_entry(&sn->found, struct shifter_entry, age);
+}
+
+/*
+ * A LOOKUP found @key's entry, recorded at @stamp, for the first time: mark
+ * it and move it to found (unless a new SYN replaced it meanwhile).
+ */
+static void shifter_found(struct shifter_net *sn, const struct shifter_key *key,
+			  unsigned long stamp)
+{
+	struct shifter_entry *e;
+
+	spin_lock_bh(&sn->lock);
+	e = shifter_find(sn, key);
+	if (e && e->stamp == stamp && !e->looked_up) {
+		/* Its FIN may now remove it at once. */
+		WRITE_ONCE(e->looked_up, true);
+		/* A closing entry keeps its place: its FIN grace ends it. */
+		if (!e->closing)
+			list_move_tail(&e->age, &sn->found);
+	}
+	spin_unlock_bh(&sn->lock);
 }
 
 static void shifter_gc(struct work_struct *work)
@@ -439,6 +475,7 @@ static int shifter_nl_lookup(struct sk_buff *skb, struct genl_info *info)
 	struct shifter_entry *e;
 	struct sk_buff *msg;
 	unsigned long stamp;
+	bool first = false;
 	__be16 dport;
 	void *hdr;
 	int len;
@@ -475,9 +512,7 @@ static int shifter_nl_lookup(struct sk_buff *skb, struct genl_info *info)
 	rcu_read_lock();
 	e = shifter_find(sn, &key);
 	if (e && !shifter_expired(e, jiffies)) {
-		/* Its FIN may now remove it at once. */
-		if (!READ_ONCE(e->looked_up))
-			WRITE_ONCE(e->looked_up, true);
+		first = !READ_ONCE(e->looked_up);
 		daddr = e->daddr;
 		dport = e->dport;
 		stamp = READ_ONCE(e->stamp);
@@ -490,6 +525,8 @@ static int shifter_nl_lookup(struct sk_buff *skb, struct genl_info *info)
 		return -ENOENT;
 	}
 	atomic64_inc(&sn->hits);
+	if (first)
+		shifter_found(sn, &key, stamp);
 
 	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
 	if (!msg)
@@ -693,6 +730,7 @@ static int __net_init shifter_net_init(struct net *net)
 	sn->hash_mask = nbuckets - 1;
 	spin_lock_init(&sn->lock);
 	INIT_LIST_HEAD(&sn->open);
+	INIT_LIST_HEAD(&sn->found);
 	INIT_LIST_HEAD(&sn->closing);
 	get_random_bytes(&sn->hash_key, sizeof(sn->hash_key));
 	INIT_DELAYED_WORK(&sn->gc, shifter_gc);
@@ -728,6 +766,8 @@ static void __net_exit shifter_net_exit(struct net *net)
 
 	spin_lock_bh(&sn->lock);
 	list_for_each_entry_safe(e, tmp, &sn->open, age)
+		shifter_unlink(sn, e);
+	list_for_each_entry_safe(e, tmp, &sn->found, age)
 		shifter_unlink(sn, e);
 	list_for_each_entry_safe(e, tmp, &sn->closing, age)
 		shifter_unlink(sn, e);

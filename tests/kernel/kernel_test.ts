@@ -33,6 +33,7 @@ const CHECKS = [
   "ttl_expiry",
   "syn_flood_bounded",
   "netns_isolated",
+  "flood_spares_looked_up",
   "malformed_requests_rejected",
   "unprivileged_eperm",
   "container_root_owns_its_netns",

@@ -885,6 +885,37 @@ async function main(): Promise<void> {
     return "other: OK; root, client: ENOENT for other's entry; other: ENOENT for client's";
   });
 
+  await check("flood_spares_looked_up", async () => {
+    // A connection the redirector has looked up outlives a SYN flood ten
+    // times max_entries: the flood's entries, never looked up, go first.
+    setParam("max_entries", "256");
+    try {
+      const held = await HeldConnection.open(CLIENT_NS, "10.9.1.1", 80, 41071, "fin");
+      const conn = await acceptor.next();
+      const before = nl.lookup("10.9.0.2:41071");
+      const s0 = nl.stats();
+      await must("vmtool", "-n", CLIENT_NS, "syn", "10.9.3.1", "443", "46000", "3000");
+      const s1 = nl.stats();
+      let after = "ENOENT";
+      try {
+        const r = nl.lookup("10.9.0.2:41071");
+        after = `${r.hostname}:${r.port}`;
+      } catch (err) {
+        if (!(err instanceof ShifterNetlinkError)) throw err;
+        after = err.code;
+      }
+      await held.release();
+      conn.close();
+      const evicted = s1.evicted - s0.evicted;
+      assert(evicted >= 3000n - 256n, `evicted only +${evicted}`);
+      assert(after === "10.9.1.1:80", `the looked-up entry after the flood: ${after}`);
+      return `looked up ${before.hostname}:${before.port}, then 3000 SYNs (evicted +${evicted}, ` +
+        `entries ${s1.entries}/256): still ${after}`;
+    } finally {
+      setParam("max_entries", "65536");
+    }
+  });
+
   await check("malformed_requests_rejected", async () => {
     const r = await vmtool("malformed");
     const cases = r.out.split("\n").filter((l) => l.startsWith("case "));
