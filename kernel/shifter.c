@@ -179,7 +179,9 @@ static void shifter_unlink(struct shifter_net *sn, struct shifter_entry *e)
  * Drop expired entries from the old ends: open is in SYN order, closing in
  * FIN order (see shifter_forget() for which closing entries stay on open).
  * Entries that reach their ttl on open count as expired, those that end
- * their FIN grace on closing do not.
+ * their FIN grace on closing do not. Changing ttl or fin_grace_ms at run
+ * time leaves entries where they are: behind a live head, one may then stay
+ * in memory past its end (never in answers) until that head goes.
  */
 static void shifter_expire(struct shifter_net *sn, unsigned long now)
 {
@@ -197,7 +199,11 @@ static void shifter_expire(struct shifter_net *sn, unsigned long now)
 		shifter_unlink(sn, e);
 		atomic64_inc(&sn->expired);
 	}
-	/* A LOOKUP comes moments after the SYN: found is near SYN order too. */
+	/*
+	 * The redirector's LOOKUP comes moments after the SYN, so found is near
+	 * SYN order too; an entry first looked up long after its SYN (by hand)
+	 * may stay in memory past its ttl by that delay, never in answers.
+	 */
 	list_for_each_entry_safe(e, tmp, &sn->found, age) {
 		if (!shifter_expired(e, now))
 			break;
@@ -233,7 +239,8 @@ static void shifter_found(struct shifter_net *sn, const struct shifter_key *key,
 
 	spin_lock_bh(&sn->lock);
 	e = shifter_find(sn, key);
-	if (e && e->stamp == stamp && !e->looked_up) {
+	if (e && e->stamp == stamp && !e->looked_up &&
+	    !shifter_expired(e, jiffies)) {
 		/* Its FIN may now remove it at once. */
 		WRITE_ONCE(e->looked_up, true);
 		/* A closing entry keeps its place: its FIN grace ends it. */
@@ -349,20 +356,29 @@ static bool shifter_skipped_owner(const struct sk_buff *skb,
 				  const struct nf_hook_state *state)
 {
 	int uid = READ_ONCE(skip_uid);
-	const struct sock *sk;
+	const struct socket *sock;
 	const struct file *filp;
+	struct sock *sk;
 	kuid_t kuid;
+	bool match;
 
 	if (uid < 0 || state->hook != NF_INET_LOCAL_OUT)
 		return false;
-	sk = skb_to_full_sk(skb);
-	if (!sk || !sk->sk_socket)
-		return false;
-	filp = sk->sk_socket->file;
-	if (!filp)
-		return false;
 	kuid = make_kuid(state->net->user_ns, uid);
-	return uid_valid(kuid) && uid_eq(filp->f_cred->fsuid, kuid);
+	sk = skb_to_full_sk(skb);
+	if (!uid_valid(kuid) || !sk || !sk_fullsock(sk))
+		return false;
+	/*
+	 * sock_orphan() clears sk_socket under sk_callback_lock (a SYN may
+	 * come back from an NFQUEUE after close()): read it under that lock,
+	 * as xt_owner does since 7ae836a3d630.
+	 */
+	read_lock_bh(&sk->sk_callback_lock);
+	sock = sk->sk_socket;
+	filp = sock ? sock->file : NULL;
+	match = filp && uid_eq(filp->f_cred->fsuid, kuid);
+	read_unlock_bh(&sk->sk_callback_lock);
+	return match;
 }
 
 static unsigned int shifter_hook(void *priv, struct sk_buff *skb,
