@@ -7,10 +7,10 @@
  * @module
  */
 
-import { lookup } from "node:dns/promises";
 import { canonicalAddress, isLoopbackAddress, isUnspecifiedAddress } from "../resolvers/address.ts";
 import type { Destination } from "../resolvers/resolver.ts";
 import type { HostPort } from "../resolvers/address.ts";
+import { systemLookup } from "../sys/lookup.ts";
 
 /** What the guard knows: Shifter's listeners and its upstreams' addresses. */
 export interface LoopGuard {
@@ -38,7 +38,7 @@ async function addressesOf(host: string): Promise<string[]> {
   const literal = canonicalAddress(host);
   if (literal !== undefined) return [literal];
   try {
-    return (await lookup(host, { all: true })).map((a) => canonicalAddress(a.address) ?? a.address);
+    return (await systemLookup(host)).map((a) => canonicalAddress(a) ?? a);
   } catch {
     return [];
   }

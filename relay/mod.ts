@@ -28,10 +28,7 @@ export {
   UpstreamPool,
   type UpstreamPoolOptions,
 } from "./upstream.ts";
-export {
-  type HostLookup,
-  UpstreamAddresses,
-  type UpstreamAddressesOptions,
-} from "./upstream_address.ts";
+export { type HostLookup } from "../sys/lookup.ts";
+export { UpstreamAddresses, type UpstreamAddressesOptions } from "./upstream_address.ts";
 export { createLoopGuard, type LoopGuard, type LoopGuardOptions } from "./loop_guard.ts";
 export { type ClientPrefix, relay, type RelayEnd, type RelayState } from "./copy.ts";

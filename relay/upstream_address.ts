@@ -8,12 +8,9 @@
  * @module
  */
 
-import { lookup } from "node:dns/promises";
 import { parseAddress } from "../resolvers/address.ts";
+import { type HostLookup, systemLookup } from "../sys/lookup.ts";
 import type { Upstream } from "./upstream.ts";
-
-/** A name lookup: the addresses, best first. */
-export type HostLookup = (name: string) => Promise<string[]>;
 
 /** Options of {@linkcode UpstreamAddresses}. */
 export interface UpstreamAddressesOptions {
@@ -23,10 +20,6 @@ export interface UpstreamAddressesOptions {
   lookup?: HostLookup;
   /** Told when a name cannot be resolved (the last address stays in use). */
   onError?: (upstream: Upstream, error: unknown) => void;
-}
-
-async function systemLookup(name: string): Promise<string[]> {
-  return (await lookup(name, { all: true })).map((a) => a.address);
 }
 
 /** The connect addresses of a set of upstreams. */

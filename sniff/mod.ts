@@ -31,9 +31,9 @@ export {
   type ParseHttpHeadOptions,
 } from "./http_head.ts";
 export { type HostnameCheck, MAX_HOSTNAME_LENGTH, validHostname } from "./hostname.ts";
+export { type HostLookup } from "../sys/lookup.ts";
 export {
   createNameVerifier,
-  type LookupFunction,
   type NameVerifier,
   type NameVerifierOptions,
   type Verification,

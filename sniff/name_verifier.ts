@@ -5,11 +5,8 @@
  * @module
  */
 
-import { lookup } from "node:dns/promises";
 import { canonicalAddress, isLoopbackAddress, isUnspecifiedAddress } from "../resolvers/address.ts";
-
-/** A name lookup: every address the name resolves to. */
-export type LookupFunction = (name: string) => Promise<string[]>;
+import { type HostLookup, systemLookup } from "../sys/lookup.ts";
 
 /** Options for {@linkcode createNameVerifier}. */
 export interface NameVerifierOptions {
@@ -33,7 +30,7 @@ export interface NameVerifierOptions {
    * `node:dns` `lookup` with `all: true`), which honours `/etc/hosts`,
    * nsswitch and the namespace's `resolv.conf`.
    */
-  lookup?: LookupFunction;
+  lookup?: HostLookup;
   /** Clock, for tests. @default {Date.now} */
   now?: () => number;
 }
@@ -209,11 +206,6 @@ export function createNameVerifier(
       return cache.size;
     },
   };
-}
-
-async function systemLookup(name: string): Promise<string[]> {
-  const answers = await lookup(name, { all: true });
-  return answers.map((a) => a.address);
 }
 
 /** A canonical form of an address literal (zone dropped), so that equal addresses compare equal. */

@@ -1,9 +1,10 @@
 import { deepStrictEqual as assertEquals, strictEqual, throws } from "node:assert/strict";
-import { createNameVerifier, type LookupFunction } from "./name_verifier.ts";
+import type { HostLookup } from "../sys/lookup.ts";
+import { createNameVerifier } from "./name_verifier.ts";
 
 function countingLookup(table: Record<string, string[]>) {
   const calls: string[] = [];
-  const lookup: LookupFunction = (name) => {
+  const lookup: HostLookup = (name) => {
     calls.push(name);
     const answer = table[name];
     if (answer === undefined) {
