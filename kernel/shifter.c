@@ -176,40 +176,43 @@ static void shifter_unlink(struct shifter_net *sn, struct shifter_entry *e)
 }
 
 /*
+ * Drop the expired entries at the old end of @list. Caller holds sn->lock.
+ *
+ * Return: how many.
+ */
+static unsigned int shifter_expire_list(struct shifter_net *sn,
+					struct list_head *list,
+					unsigned long now)
+{
+	struct shifter_entry *e, *tmp;
+	unsigned int n = 0;
+
+	list_for_each_entry_safe(e, tmp, list, age) {
+		if (!shifter_expired(e, now))
+			break;
+		shifter_unlink(sn, e);
+		n++;
+	}
+	return n;
+}
+
+/*
  * Drop expired entries from the old ends: open is in SYN order, closing in
  * FIN order (see shifter_forget() for which closing entries stay on open).
- * Entries that reach their ttl on open count as expired, those that end
- * their FIN grace on closing do not. Changing ttl or fin_grace_ms at run
- * time leaves entries where they are: behind a live head, one may then stay
- * in memory past its end (never in answers) until that head goes.
+ * The redirector's LOOKUP comes moments after the SYN, so found is near SYN
+ * order too. Entries that reach their ttl on open or found count as
+ * expired, those that end their FIN grace on closing do not.
+ *
+ * An entry stays in memory past its end (never in answers) while a live
+ * one is ahead of it: after a run-time change of ttl or fin_grace_ms, or on
+ * found when it was first looked up long after its SYN (by hand).
  */
 static void shifter_expire(struct shifter_net *sn, unsigned long now)
 {
-	struct shifter_entry *e, *tmp;
-
 	lockdep_assert_held(&sn->lock);
-	list_for_each_entry_safe(e, tmp, &sn->closing, age) {
-		if (!shifter_expired(e, now))
-			break;
-		shifter_unlink(sn, e);
-	}
-	list_for_each_entry_safe(e, tmp, &sn->open, age) {
-		if (!shifter_expired(e, now))
-			break;
-		shifter_unlink(sn, e);
-		atomic64_inc(&sn->expired);
-	}
-	/*
-	 * The redirector's LOOKUP comes moments after the SYN, so found is near
-	 * SYN order too; an entry first looked up long after its SYN (by hand)
-	 * may stay in memory past its ttl by that delay, never in answers.
-	 */
-	list_for_each_entry_safe(e, tmp, &sn->found, age) {
-		if (!shifter_expired(e, now))
-			break;
-		shifter_unlink(sn, e);
-		atomic64_inc(&sn->expired);
-	}
+	shifter_expire_list(sn, &sn->closing, now);
+	atomic64_add(shifter_expire_list(sn, &sn->open, now) +
+		     shifter_expire_list(sn, &sn->found, now), &sn->expired);
 }
 
 /*
