@@ -462,6 +462,16 @@ class Acceptor {
   }
 }
 
+/** What a lookup of `key` gives: `HOST:PORT`, or the error's code. */
+function lookupOutcome(nl: ShifterNetlink, key: string): string {
+  try {
+    const r = nl.lookup(key);
+    return formatHostPort(r.hostname, r.port);
+  } catch (err) {
+    return err instanceof ShifterNetlinkError ? err.code : String(err);
+  }
+}
+
 function setParam(name: string, value: string): void {
   Deno.writeTextFileSync(`${PARAMS}/${name}`, value);
 }
@@ -538,15 +548,9 @@ async function main(): Promise<void> {
     nl.lookup("10.9.0.2:41011");
     await held.release();
     conn.close();
-    try {
-      nl.lookup("10.9.0.2:41011");
-    } catch (err) {
-      if (err instanceof ShifterNetlinkError && err.code === "ENOENT") {
-        return "present while open, ENOENT after the client's FIN";
-      }
-      throw err;
-    }
-    throw new Error("entry still present after FIN");
+    const after = lookupOutcome(nl, "10.9.0.2:41011");
+    assert(after === "ENOENT", `after the client's FIN: ${after}`);
+    return "present while open, ENOENT after the client's FIN";
   });
 
   await check("fin_before_lookup_kept_for_grace", async () => {
@@ -560,12 +564,7 @@ async function main(): Promise<void> {
       const r = nl.lookup("10.9.0.2:41013");
       conn.close();
       await sleep(4500);
-      let code = "found";
-      try {
-        nl.lookup("10.9.0.2:41013");
-      } catch (err) {
-        code = err instanceof ShifterNetlinkError ? err.code : String(err);
-      }
+      const code = lookupOutcome(nl, "10.9.0.2:41013");
       assert(code === "ENOENT", `still ${code} 4.5 s after FIN with fin_grace_ms=3000`);
       return `found ${r.hostname}:${r.port} after the FIN, ENOENT once fin_grace_ms passed`;
     } finally {
@@ -618,17 +617,10 @@ async function main(): Promise<void> {
     const r = nl.lookup("10.9.0.2:41012");
     assert(r.port === 443, `port ${r.port}`);
     await held.release();
-    try {
-      nl.lookup("10.9.0.2:41012");
-    } catch (err) {
-      conn.close();
-      if (err instanceof ShifterNetlinkError && err.code === "ENOENT") {
-        return "present while open, ENOENT after the client's RST";
-      }
-      throw err;
-    }
+    const after = lookupOutcome(nl, "10.9.0.2:41012");
     conn.close();
-    throw new Error("entry still present after RST");
+    assert(after === "ENOENT", `after the client's RST: ${after}`);
+    return "present while open, ENOENT after the client's RST";
   });
 
   await check("resolver_maps_errors", async () => {
@@ -677,12 +669,7 @@ async function main(): Promise<void> {
       "fin",
     );
     const conn = await acceptor.next();
-    let code = "found";
-    try {
-      nl.lookup("10.9.0.2:41031");
-    } catch (err) {
-      code = err instanceof ShifterNetlinkError ? err.code : String(err);
-    }
+    const code = lookupOutcome(nl, "10.9.0.2:41031");
     // The client namespace records its own LOCAL_OUT SYNs, not the gateway's table.
     const after = nl.stats().recorded;
     await held.release();
@@ -765,12 +752,7 @@ async function main(): Promise<void> {
       const r = nl.lookup("10.9.0.2:42000");
       assert(r.hostname === "10.9.3.1", `lookup gave ${r.hostname}`);
       await sleep(4000);
-      let code = "found";
-      try {
-        nl.lookup("10.9.0.2:42000");
-      } catch (err) {
-        code = err instanceof ShifterNetlinkError ? err.code : String(err);
-      }
+      const code = lookupOutcome(nl, "10.9.0.2:42000");
       // The expiry work runs once a second: give a loaded VM some slack.
       let expired = nl.stats().expired - before;
       for (let i = 0; i < 50 && expired < 1n; i++) {
@@ -802,12 +784,7 @@ async function main(): Promise<void> {
       const s1 = nl.stats();
       const recorded = s1.recorded - s0.recorded;
       const evicted = s1.evicted - s0.evicted;
-      let firstGone = false;
-      try {
-        nl.lookup("10.9.0.2:43000");
-      } catch (err) {
-        firstGone = err instanceof ShifterNetlinkError && err.code === "ENOENT";
-      }
+      const firstGone = lookupOutcome(nl, "10.9.0.2:43000") === "ENOENT";
       const last = nl.lookup("10.9.0.2:45999");
       assert(recorded === 3000n, `recorded +${recorded} of 3000 SYNs (${out})`);
       assert(s1.entries <= 256n, `entries ${s1.entries} > max_entries 256`);
@@ -896,14 +873,7 @@ async function main(): Promise<void> {
       const s0 = nl.stats();
       await must("vmtool", "-n", CLIENT_NS, "syn", "10.9.3.1", "443", "46000", "3000");
       const s1 = nl.stats();
-      let after = "ENOENT";
-      try {
-        const r = nl.lookup("10.9.0.2:41071");
-        after = `${r.hostname}:${r.port}`;
-      } catch (err) {
-        if (!(err instanceof ShifterNetlinkError)) throw err;
-        after = err.code;
-      }
+      const after = lookupOutcome(nl, "10.9.0.2:41071");
       await held.release();
       conn.close();
       const evicted = s1.evicted - s0.evicted;
