@@ -13,6 +13,11 @@
  *   its count wobbles, keeps what it uses, and V8 collects its garbage);
  * - at least `minTicks` ticks passed since the last release.
  *
+ * Growth counts from the size after a release made with the daemon (near)
+ * idle, or from any lower size seen. A release made while many connections
+ * were still closing does not move that level: what the rest held once they
+ * closed counts as growth, and the next halving of the count releases it.
+ *
  * The policy is pure: the caller supplies the clock tick, the connection
  * count and the actions, so it is tested without a daemon.
  *
@@ -105,7 +110,9 @@ export class MemoryReclaimer {
     const ms = performance.now() - t0;
     const after = this.#actions.resident();
     const done = { before: rss, after, active, peak: this.#peak, ms };
-    this.#floor = after;
+    // A release with connections still open measures what they hold too;
+    // only one made near idle says where this process settles.
+    this.#floor = active < this.#minDrop ? after : Math.min(this.#floor, after);
     this.#peak = active;
     this.#ticksSince = 0;
     return done;

@@ -36,10 +36,36 @@ Deno.test("MemoryReclaimer releases once the connections fell to half their peak
     ms: 0,
   });
   assert.equal(p.releases, 1);
-  // The floor is now 55 MiB and the peak 1000: nothing more until both
-  // conditions hold again.
+  // The peak is now 1000, and 5 ticks must pass.
   assert.equal(r.tick(0), undefined);
   assert.equal(p.releases, 1);
+});
+
+Deno.test("MemoryReclaimer releases again what the connections still open at a release held", () => {
+  // The sample fell while a burst of 1000 was closing: 480 still open.
+  const p = fakeProcess(56 * MiB);
+  const r = new MemoryReclaimer(p);
+  r.tick(0);
+  p.rss = 70 * MiB;
+  r.tick(1000);
+  p.low = 66 * MiB;
+  assert.equal(r.tick(480)?.after, 66 * MiB);
+  // The rest closed; their memory is garbage now, not growth since the
+  // release, and it is still released once the count has halved again.
+  p.low = 57 * MiB;
+  const later = [1, 2, 3, 4, 5].map(() => r.tick(0));
+  assert.deepEqual(later.map((d) => d?.after), [
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    57 * MiB,
+  ]);
+  // Released near idle: 57 MiB is where this process settles.
+  p.rss = 60 * MiB;
+  r.tick(200);
+  assert.equal([1, 2, 3, 4, 5].map(() => r.tick(0)).filter(Boolean).length, 0);
+  assert.equal(p.releases, 2);
 });
 
 Deno.test("MemoryReclaimer counts a burst that came and went between two ticks", () => {
