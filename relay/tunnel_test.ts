@@ -216,3 +216,24 @@ Deno.test("openTunnel() gives up when cancelled, closing its connection", async 
   assert.equal(canceller.cancel, undefined, "nothing left to cancel");
   await upstreamSawClose;
 });
+
+Deno.test("openTunnel() leaves nothing for the young-generation collector to promote", async () => {
+  // In a process of its own: it needs --expose-gc. A closure born in the old
+  // generation (a function literal assigned straight to a property) made
+  // each tunnel's objects outlive every scavenge: about 1200 bytes promoted
+  // per tunnel, against none without it.
+  const probe = new URL("./_promotion_probe.ts", import.meta.url);
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--v8-flags=--expose-gc", probe.pathname, "2000"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const out = new TextDecoder().decode(stdout);
+  assert.equal(code, 0, `the probe failed: ${new TextDecoder().decode(stderr)}`);
+  const { tunnels, promotedPerTunnel } = JSON.parse(out);
+  assert.equal(tunnels, 2000);
+  assert.ok(
+    promotedPerTunnel < 300,
+    `${promotedPerTunnel} bytes promoted to the old generation per tunnel opened and closed`,
+  );
+});
