@@ -3,10 +3,13 @@
  * CONNECT reply): one shared interval checks them every
  * {@linkcode DEADLINE_RESOLUTION_MS}, instead of a timer (and an
  * `AbortSignal`) created and cancelled for every connection. The interval
- * runs only while deadlines are pending.
+ * runs only while deadlines are pending. They are kept in a
+ * {@linkcode Roster}, not a `Set`: see `roster.ts`.
  *
  * @module
  */
+
+import { Roster } from "./roster.ts";
 
 /** How late a deadline may fire, in ms. */
 export const DEADLINE_RESOLUTION_MS = 50;
@@ -19,13 +22,19 @@ export interface Deadline {
   readonly fire: () => void;
 }
 
-const pending = new Set<Deadline>();
+interface PendingDeadline extends Deadline {
+  seat: number;
+}
+
+const pending = new Roster<PendingDeadline>();
 let ticker: ReturnType<typeof setInterval> | undefined;
 
 function tick(): void {
   const now = performance.now();
   for (const d of pending) {
     if (d.at > now) continue;
+    // The roster allows deleting the member being visited; an action that
+    // set or cancelled other deadlines would be seen late, never missed.
     pending.delete(d);
     d.fire();
   }
@@ -50,7 +59,7 @@ function tick(): void {
  * ```
  */
 export function setDeadline(ms: number, fire: () => void): Deadline {
-  const d = { at: performance.now() + ms, fire };
+  const d: PendingDeadline = { at: performance.now() + ms, fire, seat: -1 };
   pending.add(d);
   ticker ??= setInterval(tick, DEADLINE_RESOLUTION_MS);
   return d;
@@ -62,7 +71,7 @@ export function setDeadline(ms: number, fire: () => void): Deadline {
  * @param d The deadline.
  */
 export function cancelDeadline(d: Deadline): void {
-  pending.delete(d);
+  pending.delete(d as PendingDeadline);
   if (pending.size === 0 && ticker !== undefined) {
     clearInterval(ticker);
     ticker = undefined;

@@ -20,6 +20,7 @@ import { canCompactHeap, releaseMemory, residentBytes } from "../sys/memory.ts";
 import { releasePooledBuffers } from "./buffers.ts";
 import { type ClientPrefix, relay, type RelayState } from "./copy.ts";
 import { MemoryReclaimer } from "./reclaim.ts";
+import { Roster } from "./roster.ts";
 import { createNameVerifier, type NameVerifier } from "../sniff/name_verifier.ts";
 import { sniff, type SniffProtocol } from "../sniff/sniff.ts";
 import type { LoopGuard } from "./loop_guard.ts";
@@ -97,6 +98,8 @@ interface Flight extends TunnelCanceller {
   seenBytes: number;
   /** The sweep that last saw them move, or `undefined` before the first. */
   quietSince: number | undefined;
+  /** Its place among the flights (see `roster.ts`). */
+  seat: number;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -117,7 +120,7 @@ export class Server {
   readonly #connectBy: ConnectBy;
   readonly #verifier: NameVerifier | undefined;
   readonly #listeners: Deno.TcpListener[] = [];
-  readonly #flights = new Set<Flight>();
+  readonly #flights = new Roster<Flight>();
   readonly #loops: Promise<void>[] = [];
   #accepted = 0;
   #stopping = false;
@@ -328,6 +331,7 @@ export class Server {
         },
         seenBytes: 0,
         quietSince: undefined,
+        seat: -1,
       };
       this.#flights.add(flight);
       if (this.#flights.size > this.#peakActive) this.#peakActive = this.#flights.size;

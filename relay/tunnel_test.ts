@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { fakeUpstream } from "./_test_upstream.ts";
 import { isSafeTarget, openTunnel, type TunnelCanceller, TunnelError } from "./tunnel.ts";
 import { parseUpstream } from "./upstream.ts";
+import { promotedPer } from "./_promotion.ts";
 
 const enc = new TextEncoder();
 const upstreamAt = (port: number, auth = "") => parseUpstream(`http://${auth}127.0.0.1:${port}`);
@@ -218,22 +219,9 @@ Deno.test("openTunnel() gives up when cancelled, closing its connection", async 
 });
 
 Deno.test("openTunnel() leaves nothing for the young-generation collector to promote", async () => {
-  // In a process of its own: it needs --expose-gc. A closure born in the old
-  // generation (a function literal assigned straight to a property) made
-  // each tunnel's objects outlive every scavenge: about 1200 bytes promoted
-  // per tunnel, against none without it.
-  const probe = new URL("./_promotion_probe.ts", import.meta.url);
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--v8-flags=--expose-gc", probe.pathname, "2000"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const out = new TextDecoder().decode(stdout);
-  assert.equal(code, 0, `the probe failed: ${new TextDecoder().decode(stderr)}`);
-  const { tunnels, promotedPerTunnel } = JSON.parse(out);
-  assert.equal(tunnels, 2000);
-  assert.ok(
-    promotedPerTunnel < 300,
-    `${promotedPerTunnel} bytes promoted to the old generation per tunnel opened and closed`,
-  );
+  // A closure born in the old generation (a function literal assigned
+  // straight to a property) made each tunnel's objects outlive every
+  // scavenge: about 1200 bytes promoted per tunnel, against none without it.
+  const promoted = await promotedPer("tunnel", 2000);
+  assert.ok(promoted < 300, `${promoted} bytes promoted per tunnel opened and closed`);
 });

@@ -1,0 +1,29 @@
+/**
+ * Test helper: runs `_promotion_probe.ts` in a process of its own (it needs
+ * `--v8-flags=--expose-gc`) and returns what it measured.
+ *
+ * @module
+ */
+
+/**
+ * Bytes per object promoted to the old generation by a probe.
+ *
+ * @param probe `"tunnel"` or `"roster"`.
+ * @param count How many objects it churns.
+ * @returns The bytes promoted per object (about 0 when nothing is).
+ */
+export async function promotedPer(probe: string, count: number): Promise<number> {
+  const script = new URL("./_promotion_probe.ts", import.meta.url).pathname;
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--v8-flags=--expose-gc", script, probe, String(count)],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  if (code !== 0) throw new Error(`the ${probe} probe failed: ${dec.decode(stderr)}`);
+  const result = JSON.parse(dec.decode(stdout));
+  if (result.probe !== probe || result.count !== count) {
+    throw new Error(`the ${probe} probe printed ${dec.decode(stdout)}`);
+  }
+  return result.promotedPer;
+}
