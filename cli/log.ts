@@ -12,7 +12,7 @@ import {
   type LogLevel,
   reset,
 } from "@logtape/logtape";
-import { getBatchSink } from "./log_sink.ts";
+import { type BatchWriter, getBatchSink } from "./log_sink.ts";
 
 /** Log line formats. */
 export const LOG_FORMATS = ["text", "json"] as const;
@@ -33,15 +33,17 @@ export const LOG_LEVELS = [
  *
  * @param format `text` for people, `json` for log shippers.
  * @param level The lowest level written.
+ * @param out Where the lines go. @default {Deno.stderr}
  */
 export async function setupLogging(
   format: LogFormat,
   level: LogLevel,
+  out: BatchWriter = Deno.stderr,
 ): Promise<void> {
   await configure({
     reset: true,
     sinks: {
-      stderr: getBatchSink(Deno.stderr, {
+      stderr: getBatchSink(out, {
         formatter: format === "json"
           ? getJsonLinesFormatter({ properties: "flatten" })
           : getTextFormatter({

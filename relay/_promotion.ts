@@ -8,7 +8,7 @@
 /**
  * Bytes per object promoted to the old generation by a probe.
  *
- * @param probe `"tunnel"` or `"roster"`.
+ * @param probe `"tunnel"`, `"roster"` or `"conn-log"`.
  * @param count How many objects it churns.
  * @returns The bytes promoted per object (about 0 when nothing is).
  */

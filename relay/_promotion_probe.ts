@@ -10,6 +10,8 @@
  * - `roster N`: adds N objects to a {@linkcode Roster} that a burst of 2000
  *   grew and a full collection moved to the old generation, 10 members at a
  *   time, so that none is present at two collections (see `roster.ts`).
+ * - `conn-log N`: logs N connection lines at info, as text, to an output
+ *   that takes every write at once (see `conn_log.ts`).
  *
  * Objects that are gone should not be promoted: a finished tunnel or a
  * departed member leaves nothing alive.
@@ -18,6 +20,8 @@
  */
 
 import { getHeapSpaceStatistics } from "node:v8";
+import { setupLogging } from "../cli/log.ts";
+import { logConnection } from "./conn_log.ts";
 import { Roster } from "./roster.ts";
 import { openTunnel, type TunnelCanceller } from "./tunnel.ts";
 import { parseUpstream } from "./upstream.ts";
@@ -97,8 +101,33 @@ async function roster(): Promise<number> {
   }, 100);
 }
 
-const probes: Record<string, () => Promise<number>> = { tunnel: tunnels, roster };
+async function connLines(): Promise<number> {
+  await setupLogging("text", "info", { write: (p) => Promise.resolve(p.length) });
+  let i = 0;
+  return await promotedPerStep(() =>
+    logConnection("info", {
+      client: `192.0.2.7:${40000 + (i++ % 20000)}`,
+      dest: "198.51.100.1:443",
+      upstream: "127.0.0.1:3128",
+      status: 200,
+      name: "example.test",
+      name_source: "sni",
+      name_fallback: undefined,
+      bytes_up: 517,
+      bytes_down: 4096,
+      elapsed_ms: 12,
+      close: "done",
+    }), 200);
+}
+
+const probes: Record<string, () => Promise<number>> = {
+  tunnel: tunnels,
+  roster,
+  "conn-log": connLines,
+};
 const run = probes[probe ?? ""];
-if (run === undefined) throw new Error(`unknown probe "${probe}": tunnel or roster`);
+if (run === undefined) {
+  throw new Error(`unknown probe "${probe}": ${Object.keys(probes).join(", ")}`);
+}
 console.log(JSON.stringify({ probe, count: COUNT, promotedPer: await run() }));
 Deno.exit(0);

@@ -21,6 +21,7 @@ import { releasePooledBuffers } from "./buffers.ts";
 import { type ClientPrefix, relay, type RelayState } from "./copy.ts";
 import { MemoryReclaimer } from "./reclaim.ts";
 import { Roster } from "./roster.ts";
+import { type ConnFields, connInfoEnabled, logConnection } from "./conn_log.ts";
 import { createNameVerifier, type NameVerifier } from "../sniff/name_verifier.ts";
 import { sniff, type SniffProtocol } from "../sniff/sniff.ts";
 import type { LoopGuard } from "./loop_guard.ts";
@@ -88,7 +89,6 @@ export interface ServerStats {
 }
 
 const log = getLogger(["shifter", "relay"]);
-const connLog = getLogger(["shifter", "conn"]);
 
 interface Flight extends TunnelCanceller {
   client: Deno.TcpConn;
@@ -173,7 +173,7 @@ export class Server {
 
   /** Bind every listener (all or none), then start accepting. */
   listen(): void {
-    this.#logInfo = connLog.isEnabledFor("info");
+    this.#logInfo = connInfoEnabled();
     let binding: HostPort | undefined;
     try {
       for (const l of this.#options.listen) {
@@ -343,7 +343,7 @@ export class Server {
     const started = performance.now();
     const { client } = f;
     const remote = client.remoteAddr;
-    const fields: Record<string, unknown> = {
+    const fields: ConnFields = {
       client: undefined, // formatted only when the line is logged
       dest: undefined,
       upstream: undefined,
@@ -453,7 +453,7 @@ export class Server {
    *
    * @returns The log level: a refusal is a warning, an abort is not.
    */
-  #refuse(f: Flight, fields: Record<string, unknown>, why: string): "info" | "warning" {
+  #refuse(f: Flight, fields: ConnFields, why: string): "info" | "warning" {
     if (f.state.closeReason !== undefined) {
       fields.close = f.state.closeReason;
       return "info";
@@ -473,7 +473,7 @@ export class Server {
 
   #logConnection(
     level: "info" | "warning",
-    fields: Record<string, unknown>,
+    fields: ConnFields,
     remote: Deno.NetAddr,
     f: Flight,
     started: number,
@@ -482,16 +482,13 @@ export class Server {
     fields.bytes_up = f.state.bytesUp;
     fields.bytes_down = f.state.bytesDown;
     fields.elapsed_ms = Math.round(performance.now() - started);
-    connLog[level](
-      "{client} -> {dest} name={name} by={name_source} fallback={name_fallback} via {upstream} status={status} up={bytes_up} down={bytes_down} {elapsed_ms}ms close={close}",
-      fields,
-    );
+    logConnection(level, fields);
   }
 
   async #openAny(
     f: Flight,
     target: string,
-    fields: Record<string, unknown>,
+    fields: ConnFields,
   ): Promise<Tunnel | undefined> {
     const failures: string[] = [];
     for (const upstream of this.#pool.order()) {
