@@ -13,10 +13,13 @@
  *   its count wobbles, keeps what it uses, and V8 collects its garbage);
  * - at least `minTicks` ticks passed since the last release.
  *
- * Growth counts from the size after a release made with the daemon (near)
- * idle, or from any lower size seen. A release made while many connections
- * were still closing does not move that level: what the rest held once they
- * closed counts as growth, and the next halving of the count releases it.
+ * Growth counts from the size after the last release, or any lower size
+ * seen. Once the daemon is (near) idle, fewer than `minDrop` connections
+ * open, it counts from the size after the last release made near idle,
+ * when that is lower: a release made while many connections were still
+ * closing measured what they held, and once they close that is released
+ * too. A steady load never compares itself with the idle size, so it does
+ * not release on every dip.
  *
  * The policy is pure: the caller supplies the clock tick, the connection
  * count and the actions, so it is tested without a daemon.
@@ -66,6 +69,7 @@ export class MemoryReclaimer {
   readonly #minDrop: number;
   readonly #minTicks: number;
   #floor: number | undefined;
+  #idleFloor = Infinity;
   #peak = 0;
   #ticksSince = Infinity;
 
@@ -99,10 +103,12 @@ export class MemoryReclaimer {
     // the level growth is measured from.
     if (this.#floor === undefined || rss < this.#floor) {
       this.#floor = rss;
+      this.#idleFloor = Math.min(this.#idleFloor, rss);
       return undefined;
     }
-    const growth = rss - this.#floor;
-    if (growth < this.#minGrowth || growth < this.#floor * this.#growthRatio) return undefined;
+    const base = active < this.#minDrop ? Math.min(this.#floor, this.#idleFloor) : this.#floor;
+    const growth = rss - base;
+    if (growth < this.#minGrowth || growth < base * this.#growthRatio) return undefined;
     if (active * 2 > this.#peak || this.#peak - active < this.#minDrop) return undefined;
     if (this.#ticksSince < this.#minTicks) return undefined;
     const t0 = performance.now();
@@ -110,9 +116,9 @@ export class MemoryReclaimer {
     const ms = performance.now() - t0;
     const after = this.#actions.resident();
     const done = { before: rss, after, active, peak: this.#peak, ms };
-    // A release with connections still open measures what they hold too;
-    // only one made near idle says where this process settles.
-    this.#floor = active < this.#minDrop ? after : Math.min(this.#floor, after);
+    this.#floor = after;
+    // Only a release made near idle says where this process settles.
+    if (active < this.#minDrop) this.#idleFloor = after;
     this.#peak = active;
     this.#ticksSince = 0;
     return done;

@@ -135,3 +135,27 @@ Deno.test("MemoryReclaimer measures growth from the lowest size seen", () => {
   p.low = 50 * MiB;
   assert.equal(r.tick(0)?.before, 51.5 * MiB);
 });
+
+Deno.test("MemoryReclaimer does not release on every dip of a steady load", () => {
+  // A burst of 1000, then a load that swings between 140 and 66
+  // connections every 10 ticks for 10 minutes; the resident set never
+  // shrinks without a release, and a release keeps what the open
+  // connections hold (50 KiB each).
+  const idle = 56 * MiB, perConn = 50 * 1024;
+  let open = 0;
+  const p = fakeProcess(idle);
+  const r = new MemoryReclaimer({
+    resident: () => p.rss,
+    release: () => {
+      p.releases++;
+      p.rss = idle + open * perConn;
+    },
+  });
+  r.tick(0);
+  for (let t = 0; t < 600; t++) {
+    open = t < 5 ? 1000 : Math.floor(t / 10) % 2 ? 140 : 66;
+    p.rss = Math.max(p.rss, idle + open * perConn);
+    r.tick(open);
+  }
+  assert.equal(p.releases, 1, "once, after the burst");
+});
