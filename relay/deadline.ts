@@ -33,8 +33,10 @@ function tick(): void {
   const now = performance.now();
   for (const d of pending) {
     if (d.at > now) continue;
-    // The roster allows deleting the member being visited; an action that
-    // set or cancelled other deadlines would be seen late, never missed.
+    // The roster allows deleting the member being visited. An action that
+    // set or cancelled other deadlines may make the loop visit one twice, or
+    // a new one now rather than next tick; none is missed, and each fires
+    // once, since it is deleted first.
     pending.delete(d);
     d.fire();
   }

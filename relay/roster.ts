@@ -87,7 +87,9 @@ export class Roster<T extends Seated> implements Iterable<T> {
 
   /**
    * Visit every member, in no particular order. The visitor may delete the
-   * member it is at; members added meanwhile are not visited.
+   * member it is at. Deleting another one moves the last member into its
+   * seat, so that one may be visited twice (and may be one added meanwhile);
+   * no member present throughout is missed.
    */
   *[Symbol.iterator](): IterableIterator<T> {
     const members = this.#members;

@@ -63,3 +63,28 @@ Deno.test("Roster lets departed members die young", async () => {
   const promoted = await promotedPer("roster", 20_000);
   assert.ok(promoted < 50, `${promoted} bytes promoted per member that came and went`);
 });
+
+Deno.test("Roster iteration misses no member present throughout, whatever the visitor deletes", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 20 }),
+      fc.array(fc.nat(), { maxLength: 40 }),
+      (n, picks) => {
+        const all = Array.from({ length: n }, (_, i) => member(i));
+        const r = new Roster<Member>();
+        for (const m of all) r.add(m);
+        const deleted = new Set<Member>();
+        const seen = new Set<Member>();
+        let k = 0;
+        for (const m of r) {
+          seen.add(m);
+          const victim = all[(picks[k++] ?? 0) % n]!;
+          if (r.delete(victim)) deleted.add(victim);
+        }
+        for (const m of all) {
+          if (!deleted.has(m)) assert.ok(seen.has(m), `member ${m.id} kept but not visited`);
+        }
+      },
+    ),
+  );
+});

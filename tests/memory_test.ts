@@ -55,7 +55,11 @@ Deno.test({
     await sleep(1500);
     for (const c of clients) c.close();
     const growth = loaded - base;
-    assert.ok(growth > 4096, `${TUNNELS} tunnels grew the daemon by ${growth} KiB (> 4 MiB)`);
+    // The reclaimer's own thresholds (4 MiB and 10%), or no release is due.
+    assert.ok(
+      growth > Math.max(4096, base / 10),
+      `${TUNNELS} tunnels grew the daemon by ${growth} KiB from ${base} KiB (> 4 MiB and 10%)`,
+    );
     // A release while half were still open, then one once all are closed.
     const releases = () => released().split("\n").filter((l) => /Memory reclaimed/.test(l));
     await waitFor(
