@@ -11,7 +11,7 @@ import { getLogger } from "@logtape/logtape";
 const connLog = getLogger(["shifter", "conn"]);
 
 /** The fields of a connection's line; `undefined` reads as `-` in text. */
-export interface ConnFields {
+export type ConnFields = {
   /** `HOST:PORT` of the client. */
   client: string | undefined;
   /** `HOST:PORT` it was going to. */
@@ -34,8 +34,7 @@ export interface ConnFields {
   elapsed_ms: number;
   /** How it ended (`done`, `client-reset`, `upstream-failed: ...`). */
   close: string | undefined;
-  [key: string]: unknown;
-}
+};
 
 /**
  * Whether info lines are written (checked once: skipping the fields'
