@@ -1,9 +1,12 @@
 /**
- * Test helper: runs `_promotion_probe.ts` in a process of its own (it needs
- * `--v8-flags=--expose-gc`) and returns what it measured.
+ * Test helper: runs `_promotion_probe.ts` in a process of its own, with the
+ * start task's V8 flags (as deployed; they include `--expose-gc`, which the
+ * probe needs), and returns what it measured.
  *
  * @module
  */
+
+import { startTaskV8Flags } from "../scripts/start_flags.ts";
 
 /**
  * Bytes per object promoted to the old generation by a probe.
@@ -14,8 +17,10 @@
  */
 export async function promotedPer(probe: string, count: number): Promise<number> {
   const script = new URL("./_promotion_probe.ts", import.meta.url).pathname;
+  const v8 = startTaskV8Flags()[0]?.slice("--v8-flags=".length).split(",") ?? [];
+  if (!v8.includes("--expose-gc")) v8.push("--expose-gc");
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--v8-flags=--expose-gc", script, probe, String(count)],
+    args: ["run", "-A", `--v8-flags=${v8.join(",")}`, script, probe, String(count)],
     stdout: "piped",
     stderr: "piped",
   }).output();
