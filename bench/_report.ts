@@ -181,7 +181,10 @@ export function targets(med: Partial<Record<PathName, Sample>>): string[] {
   const s = med.shifter;
   const r = med.redsocks;
   const checks: [string, number | undefined, (v: number) => boolean, string][] = [];
-  const rel = (k: string) => s?.[k] !== undefined && r?.[k] ? s[k]! / r[k]! : undefined;
+  // A ratio to a figure at or below zero says nothing (redsocks's added p99
+  // is a difference of two p99s, and the noise can make it negative): n/a.
+  const rel = (k: string) =>
+    s?.[k] !== undefined && r?.[k] !== undefined && r[k]! > 0 ? s[k]! / r[k]! : undefined;
   checks.push([
     "CPU/GiB upload <= 1.2x redsocks",
     rel("cpu_s_per_gib_up"),
