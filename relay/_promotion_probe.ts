@@ -21,6 +21,7 @@
 
 import { getHeapSpaceStatistics } from "node:v8";
 import { setupLogging } from "../cli/log.ts";
+import { exampleConnFields } from "./_conn_fields.ts";
 import { logConnection } from "./conn_log.ts";
 import { Roster } from "./roster.ts";
 import { openTunnel, type TunnelCanceller } from "./tunnel.ts";
@@ -104,20 +105,10 @@ async function roster(): Promise<number> {
 async function connLines(): Promise<number> {
   await setupLogging("text", "info", { write: (p) => Promise.resolve(p.length) });
   let i = 0;
-  return await promotedPerStep(() =>
-    logConnection("info", {
-      client: `192.0.2.7:${40000 + (i++ % 20000)}`,
-      dest: "198.51.100.1:443",
-      upstream: "127.0.0.1:3128",
-      status: 200,
-      name: "example.test",
-      name_source: "sni",
-      name_fallback: undefined,
-      bytes_up: 517,
-      bytes_down: 4096,
-      elapsed_ms: 12,
-      close: "done",
-    }), 200);
+  return await promotedPerStep(
+    () => logConnection("info", exampleConnFields(`192.0.2.7:${40000 + (i++ % 20000)}`)),
+    200,
+  );
 }
 
 const probes: Record<string, () => Promise<number>> = {

@@ -1,21 +1,10 @@
 import assert from "node:assert/strict";
 import { closeLogging, type LogFormat, setupLogging } from "../cli/log.ts";
+import { exampleConnFields } from "./_conn_fields.ts";
 import { promotedPer } from "./_promotion.ts";
 import { type ConnFields, connInfoEnabled, logConnection } from "./conn_log.ts";
 
-const fields = (): ConnFields => ({
-  client: "192.0.2.7:40001",
-  dest: "198.51.100.1:443",
-  upstream: "127.0.0.1:3128",
-  status: 200,
-  name: "example.test",
-  name_source: "sni",
-  name_fallback: undefined,
-  bytes_up: 517,
-  bytes_down: 4096,
-  elapsed_ms: 12,
-  close: "done",
-});
+const fields = () => exampleConnFields();
 
 /** The lines `logConnection()` writes through the daemon's own log setup. */
 async function linesOf(format: LogFormat, level: "info" | "warning", v: ConnFields) {
