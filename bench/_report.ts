@@ -26,9 +26,13 @@ export const METRICS: readonly Metric[] = [
   { key: "cpu_s_per_gib_down", label: "CPU s/GiB download", digits: 3 },
   { key: "conns_per_s", label: "connections/s (conc 50)", digits: 0 },
   { key: "cpu_ms_per_1000_conns", label: "CPU ms/1000 conns", digits: 0 },
+  { key: "conns_per_s_first", label: "connections/s, 1st run", digits: 0 },
+  { key: "cpu_ms_per_1000_conns_first", label: "CPU ms/1000 conns, 1st run", digits: 0 },
   { key: "idle_kib_per_tunnel", label: "RSS KiB/idle tunnel", digits: 1 },
   { key: "rtt_p50_us", label: "RTT p50 µs", digits: 1 },
   { key: "rtt_p99_us", label: "RTT p99 µs", digits: 1 },
+  { key: "rtt_p50_us_first", label: "RTT p50 µs, 1st run", digits: 1 },
+  { key: "rtt_p99_us_first", label: "RTT p99 µs, 1st run", digits: 1 },
   { key: "added_p50_us", label: "added p50 µs (-direct)", digits: 1, derived: true },
   { key: "added_p99_us", label: "added p99 µs (-direct)", digits: 1, derived: true },
   { key: "rss_baseline_kib", label: "RSS fresh KiB", digits: 0 },
@@ -146,9 +150,12 @@ export function table(med: Partial<Record<PathName, Sample>>): string {
 const SPREAD: readonly { key: string; label: string; digits: number }[] = [
   { key: "cpu_ms_per_1000_conns", label: "CPU ms/1000 conns", digits: 0 },
   { key: "upstream_cpu_ms_per_1000_conns", label: "  the upstream's own (same work)", digits: 0 },
+  { key: "cpu_ms_per_1000_conns_first", label: "CPU ms/1000 conns, 1st run", digits: 0 },
   { key: "cpu_s_per_gib_down", label: "CPU s/GiB download", digits: 3 },
   { key: "rtt_p50_us", label: "RTT p50 µs", digits: 1 },
   { key: "rtt_p99_us", label: "RTT p99 µs", digits: 1 },
+  { key: "rtt_p50_us_first", label: "RTT p50 µs, 1st run", digits: 1 },
+  { key: "rtt_p99_us_first", label: "RTT p99 µs, 1st run", digits: 1 },
 ];
 
 /**
@@ -239,6 +246,34 @@ export function targets(med: Partial<Record<PathName, Sample>>): string[] {
       ? `n/a   ${name}`
       : `${ok(v) ? "PASS" : "FAIL"}  ${name}: ${v.toFixed(2)}${unit}`
   );
+}
+
+/**
+ * The targeted latency and per-connection figures from the first runs
+ * after start, while V8 still compiles Shifter's hot paths: for the
+ * record, not a target.
+ *
+ * @param med per-path medians
+ * @returns one `info` line
+ */
+export function firstRuns(med: Partial<Record<PathName, Sample>>): string {
+  const s = med.shifter;
+  const r = med.redsocks;
+  const rel = (k: string) =>
+    s?.[k] !== undefined && r?.[k] !== undefined && r[k]! > 0 ? s[k]! / r[k]! : undefined;
+  const p50 = s?.rtt_p50_us_first !== undefined && r?.rtt_p50_us_first !== undefined
+    ? s.rtt_p50_us_first - r.rtt_p50_us_first
+    : undefined;
+  const parts = [
+    `CPU/1000 conns ${fmtRatio(rel("cpu_ms_per_1000_conns_first"))}`,
+    `RTT p50 ${p50 === undefined ? "-" : `${p50 >= 0 ? "+" : ""}${p50.toFixed(2)} us`}`,
+    `RTT p99 ${fmtRatio(rel("rtt_p99_us_first"))}`,
+  ];
+  return `info  1st runs after start (vs redsocks's 1st): ${parts.join(", ")}`;
+}
+
+function fmtRatio(v: number | undefined): string {
+  return v === undefined || !Number.isFinite(v) ? "-" : `${v.toFixed(2)}x`;
 }
 
 /** The JSON written to `bench/results/latest.json`. */
