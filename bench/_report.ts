@@ -188,10 +188,7 @@ export function targets(med: Partial<Record<PathName, Sample>>): string[] {
   const s = med.shifter;
   const r = med.redsocks;
   const checks: [string, number | undefined, (v: number) => boolean, string][] = [];
-  // A ratio to a figure at or below zero says nothing (redsocks's added p99
-  // is a difference of two p99s, and the noise can make it negative): n/a.
-  const rel = (k: string) =>
-    s?.[k] !== undefined && r?.[k] !== undefined && r[k]! > 0 ? s[k]! / r[k]! : undefined;
+  const rel = (k: string) => over(s, r, k);
   checks.push([
     "CPU/GiB upload <= 1.2x redsocks",
     rel("cpu_s_per_gib_up"),
@@ -259,17 +256,26 @@ export function targets(med: Partial<Record<PathName, Sample>>): string[] {
 export function firstRuns(med: Partial<Record<PathName, Sample>>): string {
   const s = med.shifter;
   const r = med.redsocks;
-  const rel = (k: string) =>
-    s?.[k] !== undefined && r?.[k] !== undefined && r[k]! > 0 ? s[k]! / r[k]! : undefined;
   const p50 = s?.rtt_p50_us_first !== undefined && r?.rtt_p50_us_first !== undefined
     ? s.rtt_p50_us_first - r.rtt_p50_us_first
     : undefined;
   const parts = [
-    `CPU/1000 conns ${fmtRatio(rel("cpu_ms_per_1000_conns_first"))}`,
+    `CPU/1000 conns ${fmtRatio(over(s, r, "cpu_ms_per_1000_conns_first"))}`,
     `RTT p50 ${p50 === undefined ? "-" : `${p50 >= 0 ? "+" : ""}${p50.toFixed(2)} us`}`,
-    `RTT p99 ${fmtRatio(rel("rtt_p99_us_first"))}`,
+    `RTT p99 ${fmtRatio(over(s, r, "rtt_p99_us_first"))}`,
   ];
   return `info  1st runs after start (vs redsocks's 1st): ${parts.join(", ")}`;
+}
+
+/**
+ * `a[key] / b[key]`, or `undefined` without both. A ratio to a figure at or
+ * below zero says nothing (redsocks's added p99 is a difference of two p99s,
+ * and the noise can make it negative): `undefined` too.
+ */
+function over(a: Sample | undefined, b: Sample | undefined, key: string): number | undefined {
+  const x = a?.[key];
+  const y = b?.[key];
+  return x !== undefined && y !== undefined && y > 0 ? x / y : undefined;
 }
 
 function fmtRatio(v: number | undefined): string {
