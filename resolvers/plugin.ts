@@ -28,8 +28,8 @@ import {
  * directory.
  * @param options Handed to the plugin's factory.
  * @returns The plugin's resolver, whose answers are checked: an IP
- * address (rewritten in its canonical form) and a port 1-65535, or a
- * {@linkcode ResolveError} saying what the plugin answered.
+ * address without a zone (rewritten in its canonical form) and a port
+ * 1-65535, or a {@linkcode ResolveError} saying what the plugin answered.
  * @throws {Error} Saying which file and why, when the module cannot be
  * imported, exports no factory, or the factory returns no valid resolver.
  */
@@ -82,6 +82,16 @@ export async function loadResolverPlugin(
 function checked(resolver: Resolver, what: string): Resolver {
   const check = (answer: unknown): Destination => {
     const d = answer as Partial<Destination> | null | undefined;
+    if (typeof d?.hostname === "string" && d.hostname.includes("%")) {
+      // fe80::1%eth0: the zone names one of this host's interfaces, which
+      // a CONNECT cannot carry; without it the proxy may reach another host.
+      throw new ResolveError(
+        `The ${what} answered ${
+          describe(answer)
+        }: an address scoped to an interface (a zone) cannot go through a proxy`,
+        "EIO",
+      );
+    }
     const hostname = typeof d?.hostname === "string" ? canonicalAddress(d.hostname) : undefined;
     const port = d?.port;
     if (

@@ -85,6 +85,12 @@ Deno.test("loadResolverPlugin() checks every answer and makes the address canoni
         await assert.rejects(async () => await r.resolve(accepted), /not an IP address and a port/);
       });
     }
+    await t.step("a zone is refused, not dropped", async () => {
+      g.answer = { hostname: "fe80::1%eth0", port: 443 };
+      assert.throws(() => r.resolve(accepted), /scoped to an interface \(a zone\)/);
+      g.answer = Promise.resolve({ hostname: "fe80::1%eth0", port: 443 });
+      await assert.rejects(async () => await r.resolve(accepted), /scoped to an interface/);
+    });
   } finally {
     delete g.answer;
     await Deno.remove(file);

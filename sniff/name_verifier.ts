@@ -182,6 +182,14 @@ export function createNameVerifier(
 
   return {
     async verify(name, address) {
+      // fe80::1%eth0: DNS answers carry no zone, so no name can say which
+      // interface's fe80::1 it means.
+      if (address.includes("%")) {
+        return {
+          ok: false,
+          reason: `${address} is scoped to an interface; a name cannot say which`,
+        };
+      }
       const entry = await entryFor(name);
       if (entry.addresses === undefined) {
         return { ok: false, reason: `${name}: ${entry.error}` };
@@ -208,7 +216,11 @@ export function createNameVerifier(
   };
 }
 
-/** A canonical form of an address literal (zone dropped), so that equal addresses compare equal. */
+/**
+ * A canonical form of an address literal, so that equal addresses compare
+ * equal. A zone in a lookup's answer is dropped: the destination it is
+ * compared with has none (see `verify()`).
+ */
 function addressKey(address: string): string {
   const percent = address.indexOf("%");
   const bare = percent >= 0 ? address.slice(0, percent) : address;

@@ -166,3 +166,14 @@ Deno.test("verify() refuses a name that also resolves to the proxy's own host", 
   assertEquals(await verifier.verify("cdn.test", "203.0.113.6"), { ok: true });
   assertEquals(await verifier.verify("localhost", "127.0.0.1"), { ok: true });
 });
+
+Deno.test("verify() refuses an address scoped to an interface", async () => {
+  const { lookup, calls } = countingLookup({ "router.test": ["fe80::1"] });
+  const verifier = createNameVerifier({ lookup });
+  assertEquals(await verifier.verify("router.test", "fe80::1%eth0"), {
+    ok: false,
+    reason: "fe80::1%eth0 is scoped to an interface; a name cannot say which",
+  });
+  assertEquals(calls, []);
+  assertEquals(await verifier.verify("router.test", "fe80::1"), { ok: true });
+});
