@@ -82,7 +82,11 @@ export async function loadResolverPlugin(
 function checked(resolver: Resolver, what: string): Resolver {
   const check = (answer: unknown): Destination => {
     const d = answer as Partial<Destination> | null | undefined;
-    if (typeof d?.hostname === "string" && d.hostname.includes("%")) {
+    // Each field is read once: a getter must not pass one check and then
+    // answer something else.
+    const raw: unknown = d?.hostname;
+    const zone = typeof raw === "string" ? raw.indexOf("%") : -1;
+    if (zone >= 0 && canonicalAddress((raw as string).slice(0, zone)) !== undefined) {
       // fe80::1%eth0: the zone names one of this host's interfaces, which
       // a CONNECT cannot carry; without it the proxy may reach another host.
       throw new ResolveError(
@@ -92,7 +96,7 @@ function checked(resolver: Resolver, what: string): Resolver {
         "EIO",
       );
     }
-    const hostname = typeof d?.hostname === "string" ? canonicalAddress(d.hostname) : undefined;
+    const hostname = typeof raw === "string" && zone < 0 ? canonicalAddress(raw) : undefined;
     const port = d?.port;
     if (
       hostname === undefined || typeof port !== "number" || !Number.isInteger(port) || port < 1 ||

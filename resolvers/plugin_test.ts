@@ -90,6 +90,18 @@ Deno.test("loadResolverPlugin() checks every answer and makes the address canoni
       assert.throws(() => r.resolve(accepted), /scoped to an interface \(a zone\)/);
       g.answer = Promise.resolve({ hostname: "fe80::1%eth0", port: 443 });
       await assert.rejects(async () => await r.resolve(accepted), /scoped to an interface/);
+      // Read once: a getter that drops the zone on a second read still fails.
+      let reads = 0;
+      g.answer = {
+        get hostname() {
+          return reads++ === 0 ? "fe80::1%eth0" : "fe80::1";
+        },
+        port: 443,
+      };
+      assert.throws(() => r.resolve(accepted), /scoped to an interface/);
+      // A name with a % in it is no address, zone or not.
+      g.answer = { hostname: "example.test%x", port: 443 };
+      assert.throws(() => r.resolve(accepted), /not an IP address and a port/);
     });
   } finally {
     delete g.answer;

@@ -182,8 +182,10 @@ export function createNameVerifier(
 
   return {
     async verify(name, address) {
-      // fe80::1%eth0: DNS answers carry no zone, so no name can say which
-      // interface's fe80::1 it means.
+      // fe80::1%eth0: a name's addresses are compared without their zones
+      // (see addressKey), so a match could not tell which interface's
+      // fe80::1 the client meant. The built-in resolvers and the plugin
+      // check never hand over a zone; this guards other callers.
       if (address.includes("%")) {
         return {
           ok: false,
@@ -218,8 +220,9 @@ export function createNameVerifier(
 
 /**
  * A canonical form of an address literal, so that equal addresses compare
- * equal. A zone in a lookup's answer is dropped: the destination it is
- * compared with has none (see `verify()`).
+ * equal. A zone (`getaddrinfo` gives one for a scoped address in
+ * `/etc/hosts`) is dropped: the destination it is compared with has none
+ * (see `verify()`).
  */
 function addressKey(address: string): string {
   const percent = address.indexOf("%");
