@@ -1,3 +1,4 @@
+// Needs --allow-read (as `deno task test` gives -A): _paths.ts reads deno.json when loaded.
 import assert from "node:assert/strict";
 import { firstRuns, latestJson, medians, type Sample, table, targets } from "./_report.ts";
 
