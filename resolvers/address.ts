@@ -58,6 +58,24 @@ function isV4Mapped(b: Uint8Array): boolean {
 }
 
 /**
+ * An address literal without its zone: `fe80::1%eth0` gives `fe80::1`; a
+ * literal without one comes back as itself.
+ *
+ * @param literal An address literal, perhaps with a zone.
+ * @returns The literal up to its `%`.
+ *
+ * @example
+ * ```ts
+ * import { withoutZone } from "./address.ts";
+ * withoutZone("fe80::1%eth0"); // "fe80::1"
+ * ```
+ */
+export function withoutZone(literal: string): string {
+  const percent = literal.indexOf("%");
+  return percent < 0 ? literal : literal.slice(0, percent);
+}
+
+/**
  * Parse an IP literal into network-order bytes (4 for IPv4, 16 for IPv6).
  *
  * @param literal An IPv4 or IPv6 literal, without brackets.

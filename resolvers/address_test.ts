@@ -5,6 +5,7 @@ import {
   formatHostPort,
   parseAddress,
   parseHostPort,
+  withoutZone,
 } from "./address.ts";
 
 Deno.test("formatAddress() writes RFC 5952 IPv6 and maps v4-mapped to IPv4", async (t) => {
@@ -60,4 +61,11 @@ Deno.test("canonicalAddress() gives one spelling per address, undefined for a na
   assert.equal(canonicalAddress("::0"), "::");
   assert.equal(canonicalAddress("192.0.2.1"), "192.0.2.1");
   assert.equal(canonicalAddress("localhost"), undefined);
+});
+
+Deno.test("withoutZone() drops what follows the %, and nothing else", () => {
+  assert.equal(withoutZone("fe80::1%eth0"), "fe80::1");
+  assert.equal(withoutZone("fe80::1%"), "fe80::1");
+  assert.equal(withoutZone("2001:db8::1"), "2001:db8::1");
+  assert.equal(withoutZone("192.0.2.1"), "192.0.2.1");
 });

@@ -45,4 +45,5 @@ export {
   isUnspecifiedAddress,
   parseAddress,
   parseHostPort,
+  withoutZone,
 } from "./address.ts";

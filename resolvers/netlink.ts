@@ -37,6 +37,7 @@ import {
   type HostPort,
   parseAddress as parseLiteral,
   parseHostPort,
+  withoutZone,
 } from "./address.ts";
 import {
   AF_INET,
@@ -516,8 +517,7 @@ export default createNetlinkResolver;
  * which is how the module recorded the SYN. A zone (`%eth0`) is dropped.
  */
 function parseAddress(hostname: string): { family: number; bytes: Uint8Array } {
-  const zone = hostname.indexOf("%");
-  const bytes = parseLiteral(zone >= 0 ? hostname.slice(0, zone) : hostname);
+  const bytes = parseLiteral(withoutZone(hostname));
   if (!bytes) {
     throw new TypeError(
       `Cannot look up "${hostname}": not an IPv4 or IPv6 literal`,

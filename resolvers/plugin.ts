@@ -10,7 +10,7 @@
 
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { canonicalAddress } from "./address.ts";
+import { canonicalAddress, withoutZone } from "./address.ts";
 import {
   type AcceptedConnection,
   type Destination,
@@ -85,8 +85,8 @@ function checked(resolver: Resolver, what: string): Resolver {
     // Each field is read once: a getter must not pass one check and then
     // answer something else.
     const raw: unknown = d?.hostname;
-    const zone = typeof raw === "string" ? raw.indexOf("%") : -1;
-    if (zone >= 0 && canonicalAddress((raw as string).slice(0, zone)) !== undefined) {
+    const bare = typeof raw === "string" ? withoutZone(raw) : undefined;
+    if (bare !== raw && canonicalAddress(bare!) !== undefined) {
       // fe80::1%eth0: the zone names one of this host's interfaces, which
       // a CONNECT cannot carry; without it the proxy may reach another host.
       throw new ResolveError(
@@ -96,7 +96,7 @@ function checked(resolver: Resolver, what: string): Resolver {
         "EIO",
       );
     }
-    const hostname = typeof raw === "string" && zone < 0 ? canonicalAddress(raw) : undefined;
+    const hostname = bare !== undefined && bare === raw ? canonicalAddress(bare) : undefined;
     const port = d?.port;
     if (
       hostname === undefined || typeof port !== "number" || !Number.isInteger(port) || port < 1 ||

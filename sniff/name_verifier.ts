@@ -5,7 +5,12 @@
  * @module
  */
 
-import { canonicalAddress, isLoopbackAddress, isUnspecifiedAddress } from "../resolvers/address.ts";
+import {
+  canonicalAddress,
+  isLoopbackAddress,
+  isUnspecifiedAddress,
+  withoutZone,
+} from "../resolvers/address.ts";
 import { type HostLookup, systemLookup } from "../sys/lookup.ts";
 
 /** Options for {@linkcode createNameVerifier}. */
@@ -225,7 +230,5 @@ export function createNameVerifier(
  * (see `verify()`).
  */
 function addressKey(address: string): string {
-  const percent = address.indexOf("%");
-  const bare = percent >= 0 ? address.slice(0, percent) : address;
-  return canonicalAddress(bare) ?? address.toLowerCase();
+  return canonicalAddress(withoutZone(address)) ?? address.toLowerCase();
 }
