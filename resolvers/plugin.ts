@@ -86,7 +86,7 @@ function checked(resolver: Resolver, what: string): Resolver {
     // answer something else.
     const raw: unknown = d?.hostname;
     const bare = typeof raw === "string" ? withoutZone(raw) : undefined;
-    if (bare !== raw && canonicalAddress(bare!) !== undefined) {
+    if (bare !== undefined && bare !== raw && canonicalAddress(bare) !== undefined) {
       // fe80::1%eth0: the zone names one of this host's interfaces, which
       // a CONNECT cannot carry; without it the proxy may reach another host.
       throw new ResolveError(
