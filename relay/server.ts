@@ -7,7 +7,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { formatHostPort, type HostPort } from "../resolvers/address.ts";
+import { formatHostPort, type HostPort, isLinkLocalAddress } from "../resolvers/address.ts";
 import {
   type AcceptedConnection,
   type Destination,
@@ -373,8 +373,9 @@ export class Server {
         level = this.#refuse(f, fields, `resolve-failed: ${errorText(error)}`);
         return;
       }
-      let target = formatHostPort(dest.hostname, dest.port);
-      fields.dest = target;
+      const literal = formatHostPort(dest.hostname, dest.port);
+      let target = literal;
+      fields.dest = literal;
       const loop = this.#options.loopGuard.check(dest);
       if (loop !== undefined) {
         level = this.#refuse(f, fields, `loop-refused: ${loop}`);
@@ -416,6 +417,16 @@ export class Server {
             fields.name_fallback = `not verified: ${check.reason ?? "mismatch"}`;
           }
         }
+      }
+      if (target === literal && isLinkLocalAddress(dest.hostname)) {
+        // fe80::1 is on one of this host's links, and a CONNECT cannot say
+        // which: the proxy would fail, or reach a host on another link.
+        level = this.#refuse(
+          f,
+          fields,
+          "link-local-refused: an IPv6 link-local destination goes through a proxy only by name",
+        );
+        return;
       }
       const tunnel = await this.#openAny(f, target, fields);
       if (tunnel === undefined) {

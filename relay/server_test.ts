@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { closeLogging, setupLogging } from "../cli/log.ts";
 import { startConnectProxy } from "../tests/fixtures/connect_proxy.ts";
 import type { Destination, Resolver } from "../resolvers/resolver.ts";
 import { ResolveError } from "../resolvers/resolver.ts";
@@ -200,6 +201,54 @@ Deno.test("server resets the client when the resolver fails", async () => {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
   await assert.rejects(readAll(conn), Deno.errors.ConnectionReset);
   conn.close();
+});
+
+Deno.test("server refuses an IPv6 link-local destination unless the client names it", async (t) => {
+  // What sockopt gives for a client redirected on its way to fe80::1 on
+  // some link: the address, not the link (sin6_scope_id), which a CONNECT
+  // could not carry anyway.
+  const linkLocal = (port: number): Resolver => ({
+    name: "link-local",
+    resolve: () => ({ hostname: "fe80::1", port, family: "ipv6" }),
+  });
+  await using up = fakeUpstream(async (conn) => {
+    await conn.write(enc.encode("HTTP/1.1 200 Connection established\r\n\r\n"));
+  });
+  const upstreams = [parseUpstream(`http://127.0.0.1:${up.port}`)];
+
+  await t.step("by address: a reset, a log line that says why, no request upstream", async () => {
+    let out = "";
+    await setupLogging("json", "warning", {
+      write: (p) => {
+        out += dec.decode(p);
+        return Promise.resolve(p.length);
+      },
+    });
+    try {
+      await using s = await serverWith({ resolver: linkLocal(443), upstreams, connectBy: "ip" });
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+      await assert.rejects(readAll(conn), Deno.errors.ConnectionReset);
+      conn.close();
+    } finally {
+      await closeLogging();
+    }
+    assert.equal(up.requests.length, 0);
+    const lines = out.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
+    const line = lines.find((l) => l.logger === "shifter.conn");
+    assert.equal(line?.dest, "[fe80::1]:443");
+    assert.match(String(line?.close), /^link-local-refused: /);
+  });
+
+  await t.step("by the name in the request: CONNECT name:port", async () => {
+    await using s = await serverWith({ resolver: linkLocal(80), upstreams });
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+    await conn.write(enc.encode("GET / HTTP/1.1\r\nHost: router.test\r\n\r\n"));
+    await conn.closeWrite();
+    await readAll(conn).catch(() => {});
+    conn.close();
+    assert.equal(up.requests.length, 1);
+    assert.match(up.requests[0]!, /^CONNECT router\.test:80 HTTP\/1\.1\r\n/);
+  });
 });
 
 Deno.test("server closes a tunnel idle past the idle timeout", async () => {

@@ -162,6 +162,35 @@ export function isUnspecifiedAddress(address: string): boolean {
   return address === "0.0.0.0" || address === "::";
 }
 
+/**
+ * Whether a canonical address is IPv6 link-local (`fe80::/10`). Such an
+ * address means something only together with the interface it is on, and
+ * a `CONNECT` request cannot say which.
+ *
+ * @param address A {@linkcode canonicalAddress}.
+ * @returns Whether it is.
+ *
+ * @example
+ * ```ts
+ * import { isLinkLocalAddress } from "./address.ts";
+ * isLinkLocalAddress("fe80::1"); // true
+ * isLinkLocalAddress("fec0::1"); // false
+ * ```
+ */
+export function isLinkLocalAddress(address: string): boolean {
+  // The first word of fe80::/10 is fe80-febf: always four digits, lower case.
+  if (
+    address.length < 6 || !address.startsWith("fe") || address.charCodeAt(3) === COLON_CODE ||
+    address.charCodeAt(4) !== COLON_CODE
+  ) {
+    return false;
+  }
+  const third = address.charCodeAt(2);
+  return third === 0x38 || third === 0x39 || third === 0x61 || third === 0x62; // 8 9 a b
+}
+
+const COLON_CODE = 0x3a;
+
 /** A parsed `HOST:PORT`. */
 export interface HostPort {
   /** Host name or address literal, without brackets. */

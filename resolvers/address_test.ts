@@ -3,6 +3,7 @@ import {
   canonicalAddress,
   formatAddress,
   formatHostPort,
+  isLinkLocalAddress,
   parseAddress,
   parseHostPort,
   withoutZone,
@@ -68,4 +69,26 @@ Deno.test("withoutZone() drops what follows the %, and nothing else", () => {
   assert.equal(withoutZone("fe80::1%"), "fe80::1");
   assert.equal(withoutZone("2001:db8::1"), "2001:db8::1");
   assert.equal(withoutZone("192.0.2.1"), "192.0.2.1");
+});
+
+Deno.test("isLinkLocalAddress() is true for fe80::/10 and nothing else", () => {
+  const linkLocal = ["fe80::", "fe80::1", "fe80::1:2:3:4", "fe9f:1::", "feaa::1", "febf:ffff::1"];
+  const others = [
+    "fec0::1", // site-local, deprecated but routable here
+    "fe7f::1",
+    "ff02::1",
+    "fe8::1", // 0fe8::1
+    "::1",
+    "::",
+    "2001:db8::fe80",
+    "127.0.0.1",
+    "169.254.1.1", // IPv4 link-local has no zone in a socket address
+    "fe80", // not an address at all
+  ];
+  for (const a of linkLocal) {
+    assert.equal(isLinkLocalAddress(canonicalAddress(a)!), true, a);
+  }
+  for (const a of others) {
+    assert.equal(isLinkLocalAddress(canonicalAddress(a) ?? a), false, a);
+  }
 });

@@ -41,6 +41,7 @@ export {
   formatAddress,
   formatHostPort,
   type HostPort,
+  isLinkLocalAddress,
   isLoopbackAddress,
   isUnspecifiedAddress,
   parseAddress,

@@ -631,6 +631,46 @@ Deno.test({
 
 Deno.test({
   ...opts,
+  name: "e2e: a client going to the gateway's IPv6 link-local address is refused, not tunnelled",
+  async fn() {
+    const w = await getWorld();
+    // The kernel gives lan0 its fe80:: address when the link comes up; wait
+    // out duplicate address detection before dialling it.
+    let linkLocal = "";
+    await waitFor(async () => {
+      const out = await w.topo.exec(
+        w.topo.gateway,
+        "ip",
+        "-6",
+        "-o",
+        "addr",
+        "show",
+        "dev",
+        "lan0",
+      );
+      const line = out.split("\n").find((l) => / inet6 fe80:/.test(l) && !l.includes("tentative"));
+      linkLocal = line?.match(/inet6 (fe80:[0-9a-f:]+)\//)?.[1] ?? "";
+      return linkLocal !== "";
+    }, "lan0's link-local address");
+    const before = w.squid.accessLog().length;
+    const mark = w.shifter.lines.length;
+    const r = await curlOutput(w, "-g", "--max-time", "10", `http://[${linkLocal}%25c0]/`);
+    assert.notEqual(r.code, 0, "curl to a link-local address through Shifter must fail");
+    const line = await nextLog(
+      w.shifter,
+      mark,
+      (l) => String(l.dest).startsWith("[fe80:"),
+      "Shifter's log line for the link-local connection",
+    );
+    // sockopt gave the address without its link: a CONNECT could not carry it.
+    assert.equal(line.dest, `[${linkLocal}]:80`);
+    assert.match(String(line.close), /^link-local-refused: /);
+    assert.equal(w.squid.accessLog().length, before, "nothing reached Squid");
+  },
+});
+
+Deno.test({
+  ...opts,
   name: "e2e: no file descriptor left behind after 300 clients connect and reset at once",
   async fn() {
     const w = await getWorld();
