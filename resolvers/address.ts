@@ -162,6 +162,8 @@ export function isUnspecifiedAddress(address: string): boolean {
   return address === "0.0.0.0" || address === "::";
 }
 
+const COLON_CODE = 0x3a;
+
 /**
  * Whether a canonical address is IPv6 link-local (`fe80::/10`). Such an
  * address means something only together with the interface it is on, and
@@ -188,8 +190,6 @@ export function isLinkLocalAddress(address: string): boolean {
   const third = address.charCodeAt(2);
   return third === 0x38 || third === 0x39 || third === 0x61 || third === 0x62; // 8 9 a b
 }
-
-const COLON_CODE = 0x3a;
 
 /** A parsed `HOST:PORT`. */
 export interface HostPort {

@@ -7,6 +7,7 @@
 
 import {
   canonicalAddress,
+  isLinkLocalAddress,
   isLoopbackAddress,
   isUnspecifiedAddress,
   withoutZone,
@@ -197,11 +198,20 @@ export function createNameVerifier(
           reason: `${address} is scoped to an interface; a name cannot say which`,
         };
       }
+      const want = addressKey(address);
+      if (isLinkLocalAddress(want)) {
+        // A name that resolves to fe80::1 takes the proxy to fe80::1 with
+        // no link either: verifying it would only pass the problem on.
+        return {
+          ok: false,
+          reason:
+            `${address} is link-local; the proxy would resolve the name to it without its link`,
+        };
+      }
       const entry = await entryFor(name);
       if (entry.addresses === undefined) {
         return { ok: false, reason: `${name}: ${entry.error}` };
       }
-      const want = addressKey(address);
       if (entry.addresses.has(want)) {
         // The proxy resolves the name itself and may pick another of its
         // addresses: one on the proxy's own host must not be among them.

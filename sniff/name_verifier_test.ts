@@ -175,5 +175,18 @@ Deno.test("verify() refuses an address scoped to an interface", async () => {
     reason: "fe80::1%eth0 is scoped to an interface; a name cannot say which",
   });
   assertEquals(calls, []);
-  assertEquals(await verifier.verify("router.test", "fe80::1"), { ok: true });
+});
+
+Deno.test("verify() refuses a link-local destination without looking the name up", async () => {
+  const { lookup, calls } = countingLookup({
+    "router.test": ["fe80::1"],
+    "site.test": ["fe80::1"],
+  });
+  const verifier = createNameVerifier({ lookup });
+  assertEquals(await verifier.verify("router.test", "fe80::1"), {
+    ok: false,
+    reason: "fe80::1 is link-local; the proxy would resolve the name to it without its link",
+  });
+  strictEqual((await verifier.verify("site.test", "FE80:0:0::1")).ok, false);
+  assertEquals(calls, []);
 });
