@@ -145,10 +145,17 @@ export class Server {
       holdDownMs: options.holdDownMs ?? 30_000,
     });
     this.#addresses = new UpstreamAddresses(options.upstreams, {
-      onError: (upstream, error) =>
-        log.warning("Cannot resolve upstream {upstream}: {error}; keeping its last address", {
+      onError: (upstream, error, last) =>
+        log.warning(
+          last === undefined
+            ? "Cannot resolve upstream {upstream}: {error}; each connection asks the system resolver until it resolves"
+            : "Cannot resolve upstream {upstream}: {error}; keeping its last address {address} until it resolves",
+          { upstream: upstream.label, error: errorText(error), address: last },
+        ),
+      onRecover: (upstream, address) =>
+        log.info("Upstream {upstream} resolves again, to {address}", {
           upstream: upstream.label,
-          error: errorText(error),
+          address,
         }),
     });
     this.#connectBy = options.connectBy ?? "name";

@@ -18,8 +18,14 @@ export interface UpstreamAddressesOptions {
   refreshMs?: number;
   /** The resolver. @default {the system resolver (getaddrinfo)} */
   lookup?: HostLookup;
-  /** Told when a name cannot be resolved (the last address stays in use). */
-  onError?: (upstream: Upstream, error: unknown) => void;
+  /**
+   * Told when a name cannot be resolved, once per run of failures: the
+   * last address stays in use, or the name itself when it never resolved
+   * (`last` is then `undefined`).
+   */
+  onError?: (upstream: Upstream, error: unknown, last: string | undefined) => void;
+  /** Told when a name resolves again after {@linkcode onError}. */
+  onRecover?: (upstream: Upstream, address: string) => void;
 }
 
 /** The connect addresses of a set of upstreams. */
@@ -28,7 +34,10 @@ export class UpstreamAddresses {
   readonly #addresses = new Map<Upstream, string>();
   readonly #refreshMs: number;
   readonly #lookup: HostLookup;
-  readonly #onError: ((upstream: Upstream, error: unknown) => void) | undefined;
+  readonly #onError: UpstreamAddressesOptions["onError"];
+  readonly #onRecover: UpstreamAddressesOptions["onRecover"];
+  /** Upstreams whose last lookup failed (told once, until they recover). */
+  readonly #failing = new Set<Upstream>();
   #timer: ReturnType<typeof setInterval> | undefined;
 
   /**
@@ -42,6 +51,7 @@ export class UpstreamAddresses {
     this.#refreshMs = options.refreshMs ?? 30_000;
     this.#lookup = options.lookup ?? systemLookup;
     this.#onError = options.onError;
+    this.#onRecover = options.onRecover;
   }
 
   /**
@@ -60,9 +70,13 @@ export class UpstreamAddresses {
     await Promise.all(this.#named.map(async (u) => {
       try {
         const [first] = await this.#lookup(u.hostname);
-        if (first !== undefined) this.#addresses.set(u, first);
+        if (first === undefined) throw new Error("no address");
+        this.#addresses.set(u, first);
+        if (this.#failing.delete(u)) this.#onRecover?.(u, first);
       } catch (error) {
-        this.#onError?.(u, error);
+        if (this.#failing.has(u)) return;
+        this.#failing.add(u);
+        this.#onError?.(u, error, this.#addresses.get(u));
       }
     }));
   }

@@ -15,7 +15,8 @@ Deno.test("UpstreamAddresses resolves names once per refresh and keeps the last 
       const a = answers[name]!;
       return a instanceof Error ? Promise.reject(a) : Promise.resolve(a);
     },
-    onError: (u, e) => errors.push(`${u.label}: ${(e as Error).message}`),
+    onError: (u, e, last) => errors.push(`${u.label}: ${(e as Error).message}, last ${last}`),
+    onRecover: (u, a) => errors.push(`${u.label}: back at ${a}`),
   });
   assert.equal(addresses.hostFor(named), "proxy.test", "the name until it is resolved");
   await addresses.refresh();
@@ -26,10 +27,36 @@ Deno.test("UpstreamAddresses resolves names once per refresh and keeps the last 
   answers["proxy.test"] = new Error("SERVFAIL");
   await addresses.refresh();
   assert.equal(addresses.hostFor(named), "192.0.2.8", "a failed refresh keeps the last address");
-  assert.deepEqual(errors, ["proxy.test:3128: SERVFAIL"]);
+  await addresses.refresh();
+  assert.deepEqual(
+    errors,
+    ["proxy.test:3128: SERVFAIL, last 192.0.2.8"],
+    "told once per run of failures",
+  );
   answers["proxy.test"] = ["192.0.2.10"];
   await addresses.refresh();
+  await addresses.refresh();
   assert.equal(addresses.hostFor(named), "192.0.2.10");
+  assert.deepEqual(
+    errors.slice(1),
+    ["proxy.test:3128: back at 192.0.2.10"],
+    "told once it is back",
+  );
+  answers["proxy.test"] = [];
+  await addresses.refresh();
+  assert.deepEqual(errors.slice(2), ["proxy.test:3128: no address, last 192.0.2.10"]);
+});
+
+Deno.test("UpstreamAddresses says when a name never resolved", async () => {
+  const errors: (string | undefined)[] = [];
+  const named = parseUpstream("http://proxy.test:3128");
+  const addresses = new UpstreamAddresses([named], {
+    lookup: () => Promise.reject(new Error("NXDOMAIN")),
+    onError: (_u, _e, last) => errors.push(last),
+  });
+  await addresses.refresh();
+  assert.deepEqual(errors, [undefined]);
+  assert.equal(addresses.hostFor(named), "proxy.test", "connections go by name meanwhile");
 });
 
 Deno.test("UpstreamAddresses uses the system resolver (/etc/hosts) by default", async () => {
