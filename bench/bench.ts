@@ -221,12 +221,11 @@ async function measure(ctx: RunContext, path: PathName): Promise<Sample> {
   // second is the steady state a gateway runs in, and the headline figure.
   // Redsocks and the direct path have nothing to compile: theirs show what
   // the repetition alone changes.
-  const rttFirst = await loadgen(ns, helpers.loadgen, target, "rtt", [opts.rtts]);
-  s.rtt_p50_us_first = rttFirst.p50_us!;
-  s.rtt_p99_us_first = rttFirst.p99_us!;
-  const rtt = await loadgen(ns, helpers.loadgen, target, "rtt", [opts.rtts]);
-  s.rtt_p50_us = rtt.p50_us!;
-  s.rtt_p99_us = rtt.p99_us!;
+  for (const suffix of ["_first", ""]) {
+    const rtt = await loadgen(ns, helpers.loadgen, target, "rtt", [opts.rtts]);
+    s[`rtt_p50_us${suffix}`] = rtt.p50_us!;
+    s[`rtt_p99_us${suffix}`] = rtt.p99_us!;
+  }
 
   // CPU seconds of the redirector and the upstream while `mode` runs; the
   // load generator reports its own.

@@ -180,15 +180,10 @@ const COLON_CODE = 0x3a;
  * ```
  */
 export function isLinkLocalAddress(address: string): boolean {
-  // The first word of fe80::/10 is fe80-febf: always four digits, lower case.
-  if (
-    address.length < 6 || !address.startsWith("fe") || address.charCodeAt(3) === COLON_CODE ||
-    address.charCodeAt(4) !== COLON_CODE
-  ) {
-    return false;
-  }
-  const third = address.charCodeAt(2);
-  return third === 0x38 || third === 0x39 || third === 0x61 || third === 0x62; // 8 9 a b
+  // A first word of fe80-febf, which the canonical form writes as four
+  // lower-case digits ("fe8::1" is 0fe8::1).
+  return address.startsWith("fe") && "89ab".includes(address.charAt(2)) &&
+    address.charCodeAt(3) !== COLON_CODE && address.charCodeAt(4) === COLON_CODE;
 }
 
 /** A parsed `HOST:PORT`. */
