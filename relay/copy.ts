@@ -99,7 +99,8 @@ function fail(pair: Pair, end: RelayEnd): void {
   // Pass a reset on as a reset, so the other peer does not mistake it for a
   // complete stream.
   if (pair.state.closeReason === undefined) {
-    resetConn(end === "client-reset" ? pair.upstream : pair.client);
+    if (end === "client-reset") resetConn(pair.upstream, pair.client);
+    else resetConn(pair.client);
   }
   closeQuietly(pair.client);
   closeQuietly(pair.upstream);

@@ -3,6 +3,7 @@ import { closeLogging, setupLogging } from "../cli/log.ts";
 import { startConnectProxy } from "../tests/fixtures/connect_proxy.ts";
 import type { Destination, Resolver } from "../resolvers/resolver.ts";
 import { ResolveError } from "../resolvers/resolver.ts";
+import { resetConn } from "../sys/socket.ts";
 import { fakeUpstream } from "./_test_upstream.ts";
 import { createLoopGuard } from "./loop_guard.ts";
 import { type ServerOptions, startServer } from "./server.ts";
@@ -140,6 +141,68 @@ Deno.test("server resets the client when the upstream answers non-2xx", async ()
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
   await assert.rejects(readAll(conn), Deno.errors.ConnectionReset);
   conn.close();
+});
+
+/** How a read loop on `conn` ended: "reset", or "eof" after `total` bytes. */
+async function readOutcome(conn: Deno.Conn): Promise<string> {
+  const buf = new Uint8Array(65536);
+  let total = 0;
+  try {
+    for (let n; (n = await conn.read(buf)) !== null;) total += n;
+    return `eof after ${total}`;
+  } catch (error) {
+    if (error instanceof Deno.errors.ConnectionReset) return `reset after ${total}`;
+    throw error;
+  }
+}
+
+Deno.test("server passes a reset on as a reset, in both directions", async (t) => {
+  await t.step(
+    "the client's reset reaches the upstream (a cut-off upload is not complete)",
+    async () => {
+      const arrived = Promise.withResolvers<void>();
+      const ended = Promise.withResolvers<string>();
+      await using up = fakeUpstream(async (conn) => {
+        await conn.write(enc.encode("HTTP/1.1 200 Connection established\r\n\r\n"));
+        const buf = new Uint8Array(65536);
+        let total = 0;
+        try {
+          for (let n; (n = await conn.read(buf)) !== null;) {
+            total += n;
+            if (total >= 1000) arrived.resolve();
+          }
+          ended.resolve(`eof after ${total}`);
+        } catch (error) {
+          ended.resolve(
+            `${error instanceof Deno.errors.ConnectionReset ? "reset" : error} after ${total}`,
+          );
+        }
+      });
+      await using s = await serverWith({
+        resolver: fixed(9),
+        upstreams: [parseUpstream(`http://127.0.0.1:${up.port}`)],
+      });
+      const client = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+      await client.write(new Uint8Array(1000));
+      await arrived.promise;
+      assert.equal(resetConn(client), true);
+      assert.equal(await ended.promise, "reset after 1000");
+    },
+  );
+
+  await t.step("the upstream's reset reaches the client", async () => {
+    await using up = fakeUpstream(async (conn) => {
+      await conn.write(enc.encode("HTTP/1.1 200 Connection established\r\n\r\nhello"));
+      resetConn(conn);
+    });
+    await using s = await serverWith({
+      resolver: fixed(9),
+      upstreams: [parseUpstream(`http://127.0.0.1:${up.port}`)],
+    });
+    const client = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+    assert.equal(await readOutcome(client), "reset after 5");
+    client.close();
+  });
 });
 
 Deno.test("server fails over to the next upstream and holds the failed one down", async () => {

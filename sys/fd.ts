@@ -1,22 +1,28 @@
 /**
  * The OS file descriptor behind a `Deno.TcpConn`.
  *
- * Deno keeps it as an own property under a symbol whose description is
- * `"Deno.internal.fd"` (not a registered `Symbol.for` key). This is internal
- * to Deno, so {@linkcode assertFdAccess} checks it once at startup and fails
- * with a clear message if a Deno upgrade moved it.
+ * For a connection Deno accepted, Deno keeps it as an own property under a
+ * symbol whose description is `"Deno.internal.fd"` (not a registered
+ * `Symbol.for` key). This is internal to Deno, so {@linkcode assertFdAccess}
+ * checks it once at startup and fails with a clear message if a Deno
+ * upgrade moved it. A connection from `Deno.connect()` has the property
+ * too, but `undefined`: {@linkcode findConnFd} finds its descriptor by its
+ * addresses instead.
  *
  * @module
  */
 
+import { parseAddress } from "../resolvers/address.ts";
 import { internalNumberField } from "./internal_field.ts";
+import { getpeername, getsockname } from "./libc.ts";
 import { withLoopbackPair } from "./loopback.ts";
 
 const FD_DESCRIPTION = "Deno.internal.fd";
 const fdOf = internalNumberField(FD_DESCRIPTION);
 
 /**
- * The file descriptor of a connection Deno accepted.
+ * The file descriptor of a connection Deno accepted (see
+ * {@linkcode findConnFd} for any connection).
  *
  * @param conn A TCP connection.
  * @returns Its file descriptor.
@@ -34,10 +40,78 @@ export function connFd(conn: Deno.Conn): number {
 
 /**
  * Check on a real loopback connection that {@linkcode connFd} works for an
- * accepted connection (the only kind Shifter needs it for).
+ * accepted connection (the sockopt resolver needs it for every client;
+ * {@linkcode findConnFd}, for the rare reset of an upstream connection,
+ * is tested beside it).
  *
  * @throws {Error} With the reason, when it does not.
  */
 export async function assertFdAccess(): Promise<void> {
   await withLoopbackPair((_, accepted) => connFd(accepted));
+}
+
+/** How far from the hint {@linkcode findConnFd} looks before it lists them all. */
+const NEAR = 16;
+const AF_INET = 2, AF_INET6 = 10;
+// A struct sockaddr_storage, shared: the calls are synchronous.
+const sockaddr = new Uint8Array(128);
+
+/**
+ * The file descriptor of any open TCP connection: Deno's own number when it
+ * has one (accepted connections), else the open descriptor whose socket has
+ * the connection's local and peer addresses. Linux hands out the lowest
+ * free number, so a connection opened right after `near` was accepted
+ * usually sits a few numbers from it: those are tried first (a system call
+ * each), then every descriptor in `/proc/self/fd`. Costs nothing until
+ * called; meant for rare paths such as passing a reset on.
+ *
+ * @param conn An open connection (once closed, its number may be another's).
+ * @param near A descriptor opened about when `conn` was, to start from.
+ * @returns The descriptor, or `undefined` when none matches (or
+ *   `/proc/self/fd` cannot be read).
+ */
+export function findConnFd(conn: Deno.Conn, near = 0): number | undefined {
+  const own = fdOf(conn);
+  if (own !== undefined) return own;
+  const local = conn.localAddr, peer = conn.remoteAddr;
+  if (local.transport !== "tcp" || peer.transport !== "tcp") return undefined;
+  const localBytes = parseAddress(local.hostname);
+  const peerBytes = parseAddress(peer.hostname);
+  if (localBytes === undefined || peerBytes === undefined) return undefined;
+  const matches = (fd: number) =>
+    isAddress(getsockname(fd, sockaddr), local.port, localBytes) &&
+    isAddress(getpeername(fd, sockaddr), peer.port, peerBytes);
+  for (let d = 1; d <= NEAR; d++) {
+    if (matches(near + d)) return near + d;
+    if (near - d >= 0 && matches(near - d)) return near - d;
+  }
+  try {
+    for (const entry of Deno.readDirSync("/proc/self/fd")) {
+      const fd = Number(entry.name);
+      if (Math.abs(fd - near) > NEAR && matches(fd)) return fd;
+    }
+  } catch {
+    // No /proc, or no read permission for it.
+  }
+  return undefined;
+}
+
+/** Whether `sockaddr`, `length` bytes long (or `-errno`), is `bytes`:`port`. */
+function isAddress(length: number, port: number, bytes: Uint8Array): boolean {
+  if (length < 8 || ((sockaddr[2]! << 8) | sockaddr[3]!) !== port) return false;
+  const family = sockaddr[0]! | (sockaddr[1]! << 8); // sa_family_t, host order
+  if (family === AF_INET) return bytes.length === 4 && sameBytes(4, bytes);
+  if (family !== AF_INET6 || length < 24) return false;
+  // An IPv4 peer of an IPv6 socket shows as ::ffff:a.b.c.d.
+  return bytes.length === 16 ? sameBytes(8, bytes) : isV4Mapped() && sameBytes(20, bytes);
+}
+
+function sameBytes(offset: number, bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (sockaddr[offset + i] !== bytes[i]) return false;
+  return true;
+}
+
+function isV4Mapped(): boolean {
+  for (let i = 8; i < 18; i++) if (sockaddr[i] !== 0) return false;
+  return sockaddr[18] === 0xff && sockaddr[19] === 0xff;
 }

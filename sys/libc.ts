@@ -1,6 +1,8 @@
 /**
  * The few libc calls Shifter needs: on sockets Deno owns, `getsockopt` for
- * `SO_ORIGINAL_DST` and `connect(AF_UNSPEC)` to reset a connection; and
+ * `SO_ORIGINAL_DST`, `getsockname`/`getpeername` to find the descriptor of
+ * a connection Deno does not say, and `connect(AF_UNSPEC)` to reset a
+ * connection; and
  * glibc's `malloc_trim` to hand freed heap back to the kernel after load.
  *
  * Loaded once, lazily, so that a daemon that never needs them never opens
@@ -17,6 +19,22 @@ const symbols = {
       "i32", // int optname
       "buffer", // void *optval
       "buffer", // socklen_t *optlen
+    ],
+    result: "i32", // int: 0 or -1 with errno
+  },
+  getsockname: {
+    parameters: [
+      "i32", // int sockfd
+      "buffer", // struct sockaddr *addr
+      "buffer", // socklen_t *addrlen
+    ],
+    result: "i32", // int: 0 or -1 with errno
+  },
+  getpeername: {
+    parameters: [
+      "i32", // int sockfd
+      "buffer", // struct sockaddr *addr
+      "buffer", // socklen_t *addrlen
     ],
     result: "i32", // int: 0 or -1 with errno
   },
@@ -74,7 +92,7 @@ function errno(): number {
   return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
 }
 
-// getsockopt's socklen_t, shared: calls are synchronous.
+// The socklen_t of getsockopt and friends, shared: calls are synchronous.
 const optlen = new Uint32Array(1);
 
 /**
@@ -94,6 +112,33 @@ export function getsockopt(
 ): number {
   optlen[0] = out.byteLength;
   const rc = load().getsockopt(fd, level, name, out, optlen);
+  return rc === 0 ? optlen[0]! : -errno();
+}
+
+/**
+ * `getsockname(2)` into `out` (a `struct sockaddr_storage`'s worth: 128
+ * bytes holds any address).
+ *
+ * @param fd The socket's file descriptor.
+ * @param out Receives the local address.
+ * @returns The address's length, or `-errno` (`-ENOTSOCK` for a file).
+ */
+export function getsockname(fd: number, out: Uint8Array<ArrayBuffer>): number {
+  optlen[0] = out.byteLength;
+  const rc = load().getsockname(fd, out, optlen);
+  return rc === 0 ? optlen[0]! : -errno();
+}
+
+/**
+ * `getpeername(2)` into `out`.
+ *
+ * @param fd The socket's file descriptor.
+ * @param out Receives the peer's address.
+ * @returns The address's length, or `-errno`.
+ */
+export function getpeername(fd: number, out: Uint8Array<ArrayBuffer>): number {
+  optlen[0] = out.byteLength;
+  const rc = load().getpeername(fd, out, optlen);
   return rc === 0 ? optlen[0]! : -errno();
 }
 

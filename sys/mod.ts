@@ -6,9 +6,18 @@
  * @module
  */
 
-export { assertFdAccess, connFd } from "./fd.ts";
+export { assertFdAccess, connFd, findConnFd } from "./fd.ts";
 export { checkDirectIo, closeWriteDirect, directRid, readDirect, writeDirect } from "./io.ts";
 export { type HostLookup, systemLookup } from "./lookup.ts";
 export { resetConn } from "./socket.ts";
-export { disconnect, getsockopt, mallocTrim, SO_ORIGINAL_DST, SOL_IP, SOL_IPV6 } from "./libc.ts";
+export {
+  disconnect,
+  getpeername,
+  getsockname,
+  getsockopt,
+  mallocTrim,
+  SO_ORIGINAL_DST,
+  SOL_IP,
+  SOL_IPV6,
+} from "./libc.ts";
 export { canCompactHeap, releaseMemory, type ReleaseResult, residentBytes } from "./memory.ts";
