@@ -15,6 +15,7 @@ import {
   type Resolver,
 } from "../resolvers/resolver.ts";
 import { connFd } from "../sys/fd.ts";
+import { cancelDeadline, setDeadline } from "./deadline.ts";
 import { resetConn } from "../sys/socket.ts";
 import { canCompactHeap, releaseMemory, residentBytes } from "../sys/memory.ts";
 import { releasePooledBuffers } from "./buffers.ts";
@@ -39,6 +40,11 @@ export interface ServerOptions {
   resolver: Resolver;
   /** Refuses destinations that would loop. */
   loopGuard: LoopGuard;
+  /**
+   * Time for a resolver's pending answer (a plugin's promise), ms; past it
+   * the connection is refused. @default {5000}
+   */
+  resolveTimeoutMs?: number;
   /** Upstream TCP connect timeout, ms. @default {5000} */
   connectTimeoutMs?: number;
   /** Time for the upstream's complete CONNECT reply, ms. @default {15000} */
@@ -375,7 +381,7 @@ export class Server {
         };
         const found = this.#options.resolver.resolve(accepted);
         // A synchronous resolver (sockopt) costs no extra turn of the loop.
-        dest = isPendingAnswer(found) ? await found : found;
+        dest = isPendingAnswer(found) ? await this.#awaitAnswer(f, found) : found;
       } catch (error) {
         level = this.#refuse(f, fields, `resolve-failed: ${errorText(error)}`);
         return;
@@ -462,6 +468,25 @@ export class Server {
         if (this.#flights.size === 0) this.#drained?.();
       }
     }
+  }
+
+  /**
+   * A resolver's pending answer, given up on when it takes longer than the
+   * resolve timeout or when the flight is aborted (idle sweep, shutdown):
+   * a plugin that never answers must not hold a connection slot, or the
+   * drain, forever.
+   */
+  #awaitAnswer(f: Flight, pending: PromiseLike<Destination>): Promise<Destination> {
+    const ms = this.#options.resolveTimeoutMs ?? 5000;
+    const { promise, resolve, reject } = Promise.withResolvers<Destination>();
+    const timer = setDeadline(ms, () => reject(new Error(`no answer within ${ms} ms`)));
+    const giveUp = () => reject(new Error("given up")); // through a local: see tunnel.ts
+    f.cancel = giveUp;
+    Promise.resolve(pending).then(resolve, reject);
+    return promise.finally(() => {
+      cancelDeadline(timer);
+      if (f.cancel === giveUp) f.cancel = undefined;
+    });
   }
 
   /**

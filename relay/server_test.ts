@@ -71,6 +71,10 @@ async function serverWith(
   };
 }
 
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
 async function readAll(conn: Deno.Conn): Promise<string> {
   let out = "";
   const buf = new Uint8Array(65536);
@@ -264,6 +268,62 @@ Deno.test("server resets the client when the resolver fails", async () => {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
   await assert.rejects(readAll(conn), Deno.errors.ConnectionReset);
   conn.close();
+});
+
+Deno.test("server gives up on a resolver that never answers", async (t) => {
+  const never: Resolver = { name: "stalled", resolve: () => new Promise<Destination>(() => {}) };
+  await using up = fakeUpstream(async () => {});
+  const upstreams = [parseUpstream(`http://127.0.0.1:${up.port}`)];
+  /** Shut down, but give up waiting after 3 s (the bug would hang it). */
+  async function stop(server: Awaited<ReturnType<typeof serverWith>>["server"]) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<string>((r) => timer = setTimeout(() => r("still draining"), 3000));
+    const ended = await Promise.race([server.shutdown(100).then(() => "stopped"), late]);
+    clearTimeout(timer);
+    return ended;
+  }
+
+  await t.step(
+    "past the resolve timeout: a reset, a line that says why, the slot freed",
+    async () => {
+      let out = "";
+      await setupLogging("json", "warning", {
+        write: (p) => {
+          out += dec.decode(p);
+          return Promise.resolve(p.length);
+        },
+      });
+      const s = await serverWith({ resolver: never, upstreams, resolveTimeoutMs: 200 });
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+      const cut = setTimeout(() => conn.close(), 3000); // never left waiting
+      try {
+        await assert.rejects(readAll(conn), Deno.errors.ConnectionReset);
+        for (let i = 0; i < 100 && s.server.stats.active > 0; i++) await sleep(10);
+        assert.equal(s.server.stats.active, 0);
+      } finally {
+        clearTimeout(cut);
+        try {
+          conn.close();
+        } catch { /* closed by the timer */ }
+        assert.equal(await stop(s.server), "stopped");
+        await closeLogging();
+      }
+      assert.equal(up.requests.length, 0);
+      const line = out.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l))
+        .find((l) => l.logger === "shifter.conn");
+      assert.equal(line?.close, "resolve-failed: no answer within 200 ms");
+    },
+  );
+
+  await t.step("shutdown does not wait past its drain time for the answer", async () => {
+    const s = await serverWith({ resolver: never, upstreams, resolveTimeoutMs: 60_000 });
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+    for (let i = 0; i < 100 && s.server.stats.active === 0; i++) await sleep(10);
+    assert.equal(s.server.stats.active, 1);
+    const ended = await stop(s.server);
+    conn.close();
+    assert.equal(ended, "stopped");
+  });
 });
 
 Deno.test("server refuses an IPv6 link-local destination unless the client names it", async (t) => {

@@ -40,7 +40,9 @@ export interface Resolver {
   /** Short name used in logs (`sockopt`, `netlink`, ...). */
   readonly name: string;
   /**
-   * Find where `accepted` was going before REDIRECT.
+   * Find where `accepted` was going before REDIRECT. A promise that has
+   * not settled within 5 s (the server's resolve timeout) refuses the
+   * connection.
    *
    * @throws {ResolveError} when the destination cannot be found.
    */
