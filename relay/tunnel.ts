@@ -265,6 +265,9 @@ export async function openTunnel(
           reply.status,
         );
       }
+      // The deadline or a cancel may have closed the connection in the same
+      // turn as this read completed: then it is theirs to report.
+      if (cut !== undefined) throw new Error("cut short");
       cancelDeadline(timer);
       const early = filled > reply.headerLength ? buf.slice(reply.headerLength, filled) : undefined;
       return { conn, status: reply.status, early };
