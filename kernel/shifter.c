@@ -397,7 +397,9 @@ static unsigned int shifter_hook(void *priv, struct sk_buff *skb,
 	if (state->pf == NFPROTO_IPV4) {
 		const struct iphdr *iph = ip_hdr(skb);
 
-		if (iph->protocol != IPPROTO_TCP || ip_is_fragment(iph))
+		/* A raw IP_HDRINCL socket may send a short ihl: LOCAL_OUT sees it. */
+		if (iph->protocol != IPPROTO_TCP || ip_is_fragment(iph) ||
+		    iph->ihl < 5)
 			return NF_ACCEPT;
 		thoff = skb_network_offset(skb) + ip_hdrlen(skb);
 		key.family = AF_INET;
@@ -791,8 +793,13 @@ static void __net_exit shifter_net_exit(struct net *net)
 	list_for_each_entry_safe(e, tmp, &sn->closing, age)
 		shifter_unlink(sn, e);
 	spin_unlock_bh(&sn->lock);
-	/* Readers may still hold entries or walk buckets: wait them out. */
-	synchronize_rcu();
+	/*
+	 * No reader is left to wait for: the hooks are gone (see pre_exit),
+	 * a LOOKUP or DUMP holds its socket's netns, so none runs in a dying
+	 * one, and the entries themselves are freed after a grace period. A
+	 * synchronize_rcu() here would cost one grace period per namespace
+	 * that cleanup_net() tears down, in series.
+	 */
 	kvfree(sn->buckets);
 }
 
