@@ -115,17 +115,17 @@ function buildProgram() {
       "Transparent redirector: sends connections that a REDIRECT rule sends here through an HTTP CONNECT proxy.",
     )
     .version(VERSION, "-V, --version")
-    .option(
-      "--listen <host:port>",
-      `address to accept redirected connections on, repeatable (default: ${DEFAULT_LISTEN}; IPv6 as [::]:3130)`,
-      collect,
-      [] as string[],
+    .addOption(
+      new Option(
+        "--listen <host:port>",
+        "address to accept redirected connections on, repeatable (IPv6 as [::]:3130)",
+      ).argParser(collect).default([] as string[], DEFAULT_LISTEN),
     )
-    .option(
-      "--upstream <url>",
-      `CONNECT proxy, repeatable, tried in order with failover (default: ${DEFAULT_UPSTREAM}; credentials as http://user:pass@host:port)`,
-      collect,
-      [] as string[],
+    .addOption(
+      new Option(
+        "--upstream <url>",
+        "CONNECT proxy, repeatable, tried in order with failover (credentials as http://user:pass@host:port)",
+      ).argParser(collect).default([] as string[], DEFAULT_UPSTREAM),
     )
     .option(
       "--resolver <name|path>",
@@ -134,35 +134,25 @@ function buildProgram() {
       }, or a path to a plugin module`,
       AUTO,
     )
-    .option(
-      "--connect-timeout <duration>",
-      "upstream TCP connect timeout",
-      duration("--connect-timeout", { allowZero: false }),
-      5000,
+    .addOption(
+      new Option("--connect-timeout <duration>", "upstream TCP connect timeout")
+        .argParser(duration("--connect-timeout", { allowZero: false })).default(5000, "5s"),
     )
-    .option(
-      "--reply-timeout <duration>",
-      "time for the upstream's CONNECT reply",
-      duration("--reply-timeout", { allowZero: false }),
-      15_000,
+    .addOption(
+      new Option("--reply-timeout <duration>", "time for the upstream's CONNECT reply")
+        .argParser(duration("--reply-timeout", { allowZero: false })).default(15_000, "15s"),
     )
-    .option(
-      "--idle-timeout <duration>",
-      "close tunnels idle this long (0 = never)",
-      duration("--idle-timeout"),
-      600_000,
+    .addOption(
+      new Option("--idle-timeout <duration>", "close tunnels idle this long (0 = never)")
+        .argParser(duration("--idle-timeout")).default(600_000, "10m"),
     )
-    .option(
-      "--drain-timeout <duration>",
-      "on SIGTERM/SIGINT, time for connections to finish",
-      duration("--drain-timeout"),
-      30_000,
+    .addOption(
+      new Option("--drain-timeout <duration>", "on SIGTERM/SIGINT, time for connections to finish")
+        .argParser(duration("--drain-timeout")).default(30_000, "30s"),
     )
-    .option(
-      "--hold-down <duration>",
-      "a failed upstream is tried last for this long",
-      duration("--hold-down"),
-      30_000,
+    .addOption(
+      new Option("--hold-down <duration>", "a failed upstream is tried last for this long")
+        .argParser(duration("--hold-down")).default(30_000, "30s"),
     )
     .option(
       "--max-connections <n>",
@@ -170,17 +160,17 @@ function buildProgram() {
       positiveInt("--max-connections"),
       4096,
     )
-    .option(
-      "--tls-ports <list>",
-      "destination ports whose TLS ClientHello (SNI) names the CONNECT target; empty for none",
-      portList("--tls-ports"),
-      new Set([443]),
+    .addOption(
+      new Option(
+        "--tls-ports <list>",
+        "destination ports whose TLS ClientHello (SNI) names the CONNECT target; empty for none",
+      ).argParser(portList("--tls-ports")).default(new Set([443]), "443"),
     )
-    .option(
-      "--http-ports <list>",
-      "destination ports whose HTTP Host header names the CONNECT target; empty for none",
-      portList("--http-ports"),
-      new Set([80]),
+    .addOption(
+      new Option(
+        "--http-ports <list>",
+        "destination ports whose HTTP Host header names the CONNECT target; empty for none",
+      ).argParser(portList("--http-ports")).default(new Set([80]), "80"),
     )
     .addOption(
       new Option(
@@ -188,11 +178,9 @@ function buildProgram() {
         "CONNECT by the sniffed name (else the address), always by ip, or by name only when it resolves to the original address",
       ).choices(CONNECT_BY).default("name" as ConnectBy),
     )
-    .option(
-      "--sniff-timeout <duration>",
-      "time to wait for the ClientHello or request head",
-      duration("--sniff-timeout"),
-      3000,
+    .addOption(
+      new Option("--sniff-timeout <duration>", "time to wait for the ClientHello or request head")
+        .argParser(duration("--sniff-timeout")).default(3000, "3s"),
     )
     .option(
       "--no-memory-reclaim",

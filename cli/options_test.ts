@@ -120,6 +120,36 @@ Deno.test("parseCommandLine() parses the operator commands", () => {
   assert.equal(parseCommandLine(["kernel-dump"]).command, "kernel-dump");
 });
 
+Deno.test("--help shows each default as it is written on the command line", () => {
+  // Commander prints a default as the value it holds: 5000 for a duration
+  // a bare number of which means seconds, {} for a Set of ports.
+  const text = (parseCommandLine(["--help"]) as { text: string }).text.replace(/\s+/g, " ");
+  const defaults: [string, string][] = [
+    ["--listen", "0.0.0.0:3130"],
+    ["--upstream", "http://127.0.0.1:3128"],
+    ["--connect-timeout", "5s"],
+    ["--reply-timeout", "15s"],
+    ["--idle-timeout", "10m"],
+    ["--drain-timeout", "30s"],
+    ["--hold-down", "30s"],
+    ["--sniff-timeout", "3s"],
+    ["--tls-ports", "443"],
+    ["--http-ports", "80"],
+  ];
+  for (const [flag, shown] of defaults) {
+    const entry = text.slice(
+      text.indexOf(` ${flag} <`),
+      text.indexOf(" --", text.indexOf(` ${flag} <`) + 3),
+    );
+    assert.match(entry, new RegExp(`\\(default: ${shown.replaceAll(".", "\\.")}\\)$`), entry);
+    // What --help shows parses to what is used when the flag is left out.
+    const given = parseCommandLine([flag, shown]);
+    const left = parseCommandLine([]);
+    assert.ok(given.command === "run" && left.command === "run");
+    assert.deepEqual(given.config, left.config, flag);
+  }
+});
+
 Deno.test("parseCommandLine() prints help and version", () => {
   const help = parseCommandLine(["--help"]);
   assert.equal(help.command, "print");
