@@ -106,7 +106,16 @@ async function runDaemon(config: DaemonConfig): Promise<number> {
       Deno.addSignalListener(s, h);
       return [s, h] as const;
     });
+    // SIGHUP would end the process at once, undrained, and systemd counts
+    // that as a clean exit (no Restart=on-failure): there is nothing to
+    // reload, so say so and go on.
+    const hangUp = () =>
+      log.warning(
+        "SIGHUP ignored: Shifter has no configuration to reload; restart it to change flags",
+      );
+    Deno.addSignalListener("SIGHUP", hangUp);
     const signal = await stop.promise;
+    Deno.removeSignalListener("SIGHUP", hangUp);
     for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
     log.info("{signal}: no longer accepting; draining", { signal });
     await server.shutdown(config.drainTimeoutMs);

@@ -108,3 +108,44 @@ Deno.test("shifter stops cleanly when its resolver fails to close", async () => 
   assert.match(log, /Resolver stubborn did not close cleanly: handle stuck/);
   assert.match(log, /Stopped/);
 });
+
+Deno.test("shifter ignores SIGHUP with a warning, keeps serving, and still drains on SIGTERM", async () => {
+  const port = (() => {
+    using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    return l.addr.port;
+  })();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MOD, "--listen", `127.0.0.1:${port}`, "--resolver", "local"],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let log = "";
+  const dec = new TextDecoder();
+  const reader = child.stderr.getReader();
+  const readUntil = async (text: string) => {
+    while (!log.includes(text)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      log += dec.decode(value);
+    }
+  };
+  try {
+    await readUntil("listening on");
+    child.kill("SIGHUP");
+    await readUntil("SIGHUP ignored");
+    // Still accepting after it.
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.close();
+    child.kill("SIGTERM");
+    await readUntil("\u0000"); // to the end
+  } finally {
+    reader.releaseLock();
+  }
+  const { code, signal } = await child.status;
+  assert.equal(signal, null, log);
+  assert.equal(code, 0, log);
+  assert.match(log, /SIGHUP ignored: Shifter has no configuration to reload/);
+  assert.match(log, /SIGTERM: no longer accepting; draining/);
+  assert.match(log, /Stopped/);
+});

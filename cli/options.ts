@@ -75,6 +75,8 @@ export class UsageError extends Error {
 
 const DEFAULT_LISTEN = "0.0.0.0:3130";
 const DEFAULT_UPSTREAM = "http://127.0.0.1:3128";
+/** Where upstream URLs come from when no `--upstream` is given. */
+export const UPSTREAM_ENV = "SHIFTER_UPSTREAM";
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -124,7 +126,7 @@ function buildProgram() {
     .addOption(
       new Option(
         "--upstream <url>",
-        "CONNECT proxy, repeatable, tried in order with failover (credentials as http://user:pass@host:port)",
+        `CONNECT proxy, repeatable, tried in order with failover (credentials as http://user:pass@host:port); without it, the URLs in $${UPSTREAM_ENV}, separated by spaces`,
       ).argParser(collect).default([] as string[], DEFAULT_UPSTREAM),
     )
     .option(
@@ -239,9 +241,7 @@ function toConfig(
   }
   return {
     listen,
-    upstreams: (opts.upstream.length ? opts.upstream : [DEFAULT_UPSTREAM]).map(
-      parseUpstream,
-    ),
+    upstreams: opts.upstream.length ? opts.upstream.map(parseUpstream) : upstreamsFromEnv(),
     resolver: opts.resolver,
     connectTimeoutMs: opts.connectTimeout,
     replyTimeoutMs: opts.replyTimeout,
@@ -258,6 +258,29 @@ function toConfig(
     logLevel: level,
     check: opts.check === true,
   };
+}
+
+/**
+ * The upstreams in `SHIFTER_UPSTREAM` (URLs separated by spaces), else the
+ * default: credentials there stay out of `ps` and the unit file.
+ */
+function upstreamsFromEnv(): Upstream[] {
+  let value: string | undefined;
+  try {
+    value = Deno.env.get(UPSTREAM_ENV);
+  } catch {
+    // No --allow-env: as if unset.
+  }
+  const urls = value?.split(/\s+/).filter((u) => u !== "") ?? [];
+  if (urls.length === 0) return [parseUpstream(DEFAULT_UPSTREAM)];
+  return urls.map((url) => {
+    try {
+      return parseUpstream(url);
+    } catch (error) {
+      if (!(error instanceof TypeError)) throw error;
+      throw new TypeError(error.message.replace(/^--upstream/, UPSTREAM_ENV));
+    }
+  });
 }
 
 /**

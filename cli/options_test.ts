@@ -159,3 +159,31 @@ Deno.test("parseCommandLine() prints help and version", () => {
     /^\d+\.\d+\.\d+/,
   );
 });
+
+Deno.test("without --upstream, the upstreams come from SHIFTER_UPSTREAM (off the command line)", () => {
+  const before = Deno.env.get("SHIFTER_UPSTREAM");
+  const upstreams = (args: string[]) => {
+    const inv = parseCommandLine(args);
+    assert.ok(inv.command === "run");
+    return inv.config.upstreams.map((u) => `${u.label} ${u.authorization ?? "-"}`);
+  };
+  try {
+    Deno.env.set("SHIFTER_UPSTREAM", " http://u:p@192.0.2.1:3128\n http://[2001:db8::1]:8080 ");
+    assert.deepEqual(upstreams([]), [
+      `192.0.2.1:3128 Basic ${btoa("u:p")}`,
+      "[2001:db8::1]:8080 -",
+    ]);
+    // A flag wins over the environment.
+    assert.deepEqual(upstreams(["--upstream", "http://192.0.2.9:3128"]), ["192.0.2.9:3128 -"]);
+    Deno.env.set("SHIFTER_UPSTREAM", "proxy.example:3128");
+    assert.throws(
+      () => parseCommandLine([]),
+      /^UsageError: SHIFTER_UPSTREAM "proxy\.example:3128"/,
+    );
+    Deno.env.set("SHIFTER_UPSTREAM", " ");
+    assert.deepEqual(upstreams([]), ["127.0.0.1:3128 -"]);
+  } finally {
+    if (before === undefined) Deno.env.delete("SHIFTER_UPSTREAM");
+    else Deno.env.set("SHIFTER_UPSTREAM", before);
+  }
+});
