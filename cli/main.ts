@@ -68,6 +68,21 @@ async function runDaemon(config: DaemonConfig): Promise<number> {
     log.fatal("Cannot start: {error}", { error: errorText(error) });
     return 1;
   }
+  // Before the "listening" line: a signal sent on seeing it must find its
+  // handler, not the default action (death, undrained).
+  const stop = Promise.withResolvers<string>();
+  const handlers: [Deno.Signal, () => void][] = [
+    ["SIGTERM", () => stop.resolve("SIGTERM")],
+    ["SIGINT", () => stop.resolve("SIGINT")],
+    // SIGHUP would end the process at once, undrained, and systemd counts
+    // that as a clean exit (no Restart=on-failure): there is nothing to
+    // reload, so say so and go on.
+    ["SIGHUP", () =>
+      log.warning(
+        "SIGHUP ignored: Shifter has no configuration to reload; restart it to change flags",
+      )],
+  ];
+  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
   try {
     const loopGuard = await createLoopGuard(
       config.listen,
@@ -99,24 +114,9 @@ async function runDaemon(config: DaemonConfig): Promise<number> {
         resolver: resolver.name,
       },
     );
-    const stop = Promise.withResolvers<string>();
-    const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
-    const handlers = signals.map((s) => {
-      const h = () => stop.resolve(s);
-      Deno.addSignalListener(s, h);
-      return [s, h] as const;
-    });
-    // SIGHUP would end the process at once, undrained, and systemd counts
-    // that as a clean exit (no Restart=on-failure): there is nothing to
-    // reload, so say so and go on.
-    const hangUp = () =>
-      log.warning(
-        "SIGHUP ignored: Shifter has no configuration to reload; restart it to change flags",
-      );
-    Deno.addSignalListener("SIGHUP", hangUp);
     const signal = await stop.promise;
-    Deno.removeSignalListener("SIGHUP", hangUp);
-    for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+    // A second SIGTERM or SIGINT (Ctrl-C again) ends the drain at once.
+    for (const [s, h] of handlers) if (s !== "SIGHUP") Deno.removeSignalListener(s, h);
     log.info("{signal}: no longer accepting; draining", { signal });
     await server.shutdown(config.drainTimeoutMs);
     log.info("Stopped");
@@ -125,6 +125,7 @@ async function runDaemon(config: DaemonConfig): Promise<number> {
     log.fatal("Cannot start: {error}", { error: errorText(error) });
     return 1;
   } finally {
+    for (const [s, h] of handlers) Deno.removeSignalListener(s, h); // again: a no-op
     try {
       await resolver.close?.();
     } catch (error) {
