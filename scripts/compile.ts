@@ -47,24 +47,41 @@ if (!haveShim) {
   );
 }
 
-if (
-  await sh(deno, [
-    "compile",
-    ...PERMISSIONS,
-    "-o",
-    `${dist}/shifter`,
-    `${root}mod.ts`,
-  ])
-) {
+// deno compile will not overwrite a file it did not write (such as an
+// earlier self-extracting build): start from none.
+await Deno.remove(`${dist}/shifter`).catch((error) => {
+  if (!(error instanceof Deno.errors.NotFound)) throw error;
+});
+const compiled = await new Deno.Command(deno, {
+  args: ["compile", ...PERMISSIONS, "-o", `${dist}/shifter`, `${root}mod.ts`],
+  cwd: root,
+  env: { NO_COLOR: "1" },
+  stdout: "piped",
+  stderr: "piped",
+}).output();
+const compileLog = new TextDecoder().decode(compiled.stdout) +
+  new TextDecoder().decode(compiled.stderr);
+if (compiled.success) {
   if (haveShim) await Deno.copyFile(shim, `${dist}/libshifter_nl.so`);
   console.log(
     `compile: dist/shifter (deno compile)${haveShim ? " and dist/libshifter_nl.so beside it" : ""}`,
   );
   Deno.exit(0);
 }
-
+// Only a runtime that cannot be had is worked around; anything else (a
+// type error, a full disk) is the build's failure, shown as deno said it.
+if (!/denort/.test(compileLog)) {
+  console.error(compileLog.replace(/\nStack backtrace:[\s\S]*$/, "").trimEnd());
+  console.error("compile: deno compile failed");
+  Deno.exit(1);
+}
+const lines = compileLog.split("\n").map((l) => l.trim());
+const why = lines.find((l) => /error sending request/.test(l)) ??
+  lines.find((l) => /denort/.test(l));
 console.error(
-  "compile: deno compile could not get its runtime; building a self-extracting dist/shifter instead",
+  `compile: deno compile could not get its runtime (${
+    why?.replace(/^\d+: /, "") ?? "denort"
+  }); building a self-extracting dist/shifter instead`,
 );
 const stage = await Deno.makeTempDir({ prefix: "shifter-compile-" });
 try {

@@ -6,6 +6,10 @@ import assert from "node:assert/strict";
 import { ROOT } from "./_env.ts";
 
 Deno.test("deno task compile builds dist/shifter with the same command line", async () => {
+  // Over a file deno compile did not write (an earlier self-extracting
+  // build): it must not refuse, nor fall back because of it.
+  await Deno.mkdir(`${ROOT}dist`, { recursive: true });
+  await Deno.writeTextFile(`${ROOT}dist/shifter`, "#!/bin/sh\necho stale\n", { mode: 0o755 });
   const build = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${ROOT}scripts/compile.ts`],
     cwd: ROOT,
@@ -14,6 +18,13 @@ Deno.test("deno task compile builds dist/shifter with the same command line", as
   }).output();
   const log = new TextDecoder().decode(build.stdout) + new TextDecoder().decode(build.stderr);
   assert.ok(build.success, log);
+  assert.doesNotMatch(log, /already exists|Stack backtrace/, log);
+  // Either deno compile, or the fallback with the one line that says why.
+  assert.match(
+    log,
+    /compile: dist\/shifter \(deno compile\)|compile: deno compile could not get its runtime \(.+\); building a self-extracting/,
+    log,
+  );
   const cache = await Deno.makeTempDir();
   try {
     const run = (...args: string[]) =>
