@@ -10,7 +10,9 @@ import {
   getJsonLinesFormatter,
   getTextFormatter,
   type LogLevel,
+  type LogRecord,
   reset,
+  type TextFormatter,
 } from "@logtape/logtape";
 import { type BatchWriter, getBatchSink } from "./log_sink.ts";
 
@@ -44,12 +46,10 @@ export async function setupLogging(
     reset: true,
     sinks: {
       stderr: getBatchSink(out, {
-        formatter: format === "json"
-          ? getJsonLinesFormatter({ properties: "flatten" })
-          : getTextFormatter({
-            timestamp: "date-time-tz",
-            value: formatValue,
-          }),
+        formatter: format === "json" ? jsonFormatter : getTextFormatter({
+          timestamp: "date-time-tz",
+          value: formatValue,
+        }),
       }),
     },
     loggers: [
@@ -91,6 +91,27 @@ export function formatValue(v: unknown, inspect: (v: unknown) => string): string
       return inspect(v);
   }
 }
+
+const jsonLines = getJsonLinesFormatter({ properties: "flatten" });
+
+/**
+ * JSON lines whose `message` reads as the text line does: values as
+ * {@linkcode formatValue} writes them (`-` for an absent field, strings
+ * unquoted) rather than `undefined` and `"quoted"`. The fields themselves
+ * are keys of the object, typed.
+ *
+ * @param record The log record.
+ * @returns One JSON line.
+ */
+export const jsonFormatter: TextFormatter = (record: LogRecord): string => {
+  const parts = record.message;
+  if (parts.length === 1) return jsonLines(record);
+  let message = "";
+  for (let i = 0; i < parts.length; i++) {
+    message += i % 2 === 0 ? parts[i] as string : formatValue(parts[i], Deno.inspect);
+  }
+  return jsonLines({ ...record, message: [message] });
+};
 
 /** Flush and close the log sinks. */
 export async function closeLogging(): Promise<void> {

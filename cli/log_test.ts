@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatValue } from "./log.ts";
+import { formatValue, jsonFormatter } from "./log.ts";
 
 const inspect = (v: unknown) => `<${typeof v}>`;
 
@@ -13,4 +13,20 @@ Deno.test("formatValue() keeps a text line one line: control characters are esca
   assert.equal(formatValue(undefined, inspect), "-");
   assert.equal(formatValue(42, inspect), "42");
   assert.equal(formatValue({}, inspect), "<object>");
+});
+
+Deno.test("jsonFormatter() writes the message as the text line reads, and the fields as typed keys", () => {
+  const line = jsonFormatter({
+    category: ["shifter", "conn"],
+    level: "info",
+    message: ["a -> ", "192.0.2.1:443", " name=", undefined, " status=", 200, ""],
+    rawMessage: "",
+    timestamp: 0,
+    properties: { dest: "192.0.2.1:443", name: undefined, status: 200 },
+  });
+  const parsed = JSON.parse(line);
+  assert.equal(parsed.message, "a -> 192.0.2.1:443 name=- status=200");
+  assert.equal(parsed.dest, "192.0.2.1:443");
+  assert.equal(parsed.status, 200);
+  assert.ok(line.endsWith("\n"));
 });

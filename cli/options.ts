@@ -8,7 +8,12 @@
 import { Command, CommanderError, Option } from "@commander-js/extra-typings";
 import { isLogLevel, type LogLevel } from "@logtape/logtape";
 import denoJson from "../deno.json" with { type: "json" };
-import { canonicalAddress, type HostPort, parseHostPort } from "../resolvers/address.ts";
+import {
+  canonicalAddress,
+  formatHostPort,
+  type HostPort,
+  parseHostPort,
+} from "../resolvers/address.ts";
 import { AUTO, BUILTIN_RESOLVERS, checkResolverSpec } from "../resolvers/registry.ts";
 import { parseUpstream, type Upstream } from "../relay/upstream.ts";
 import { CONNECT_BY, type ConnectBy } from "../relay/server.ts";
@@ -235,9 +240,16 @@ function toConfig(
     // One address written two ways ([::0] and [::]) is still one address.
     const key = `${canonicalAddress(l.hostname) ?? l.hostname.toLowerCase()}|${l.port}`;
     if (seen.has(key)) {
-      throw new TypeError(`--listen ${l.hostname}:${l.port} is given twice`);
+      throw new TypeError(`--listen ${formatHostPort(l.hostname, l.port)} is given twice`);
     }
     seen.add(key);
+  }
+  for (const port of opts.tlsPorts) {
+    if (opts.httpPorts.has(port)) {
+      throw new TypeError(
+        `Port ${port} is in both --tls-ports and --http-ports: a port is read as one or the other`,
+      );
+    }
   }
   return {
     listen,

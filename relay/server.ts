@@ -278,7 +278,7 @@ export class Server {
     this.#wakeAcceptors();
     await Promise.all(this.#loops);
     if (this.#flights.size > 0) {
-      log.info("Draining {active} connections for up to {drain_ms} ms", {
+      log.info("Draining {active} connection(s) for up to {drain_ms} ms", {
         active: this.#flights.size,
         drain_ms: drainMs,
       });

@@ -39,8 +39,12 @@ export function parseUpstream(text: string): Upstream {
   try {
     url = new URL(text);
   } catch {
+    // URL refuses a port past 65535 as a whole: say which part is wrong.
+    const port = /:(\d+)\/?$/.exec(text)?.[1];
     throw new TypeError(
-      `--upstream "${shown}" is not a URL (write http://HOST:PORT)`,
+      port !== undefined && Number(port) > 65535
+        ? `--upstream "${shown}" needs a port 1-65535`
+        : `--upstream "${shown}" is not a URL (write http://HOST:PORT)`,
     );
   }
   if (url.protocol !== "http:") {
