@@ -231,6 +231,20 @@ static struct shifter_entry *shifter_oldest(struct shifter_net *sn)
 	return list_first_entry(&sn->found, struct shifter_entry, age);
 }
 
+/* Chains stay short: a namespace holds at most this many entries per bucket. */
+#define SHIFTER_PER_BUCKET	32
+
+/*
+ * max_entries, but no more than the buckets sized when the namespace was
+ * made hold at SHIFTER_PER_BUCKET each: raising the parameter at run time
+ * must not turn every SYN's bucket walk under the lock into a long one.
+ */
+static unsigned int shifter_limit(const struct shifter_net *sn)
+{
+	return clamp(READ_ONCE(max_entries), 1U,
+		     (sn->hash_mask + 1) * SHIFTER_PER_BUCKET);
+}
+
 /*
  * A LOOKUP found @key's entry, recorded at @stamp, for the first time: mark
  * it and move it to found (unless a new SYN replaced it meanwhile).
@@ -290,7 +304,7 @@ static void shifter_record(struct shifter_net *sn,
 	if (old)
 		shifter_unlink(sn, old);
 	shifter_expire(sn, now);
-	while (sn->count >= max(READ_ONCE(max_entries), 1U)) {
+	while (sn->count >= shifter_limit(sn)) {
 		shifter_unlink(sn, shifter_oldest(sn));
 		atomic64_inc(&sn->evicted);
 	}
@@ -600,8 +614,7 @@ static int shifter_nl_stats(struct sk_buff *skb, struct genl_info *info)
 	    nla_put_u64_64bit(msg, SHIFTER_STATS_A_EVICTED,
 			      atomic64_read(&sn->evicted), SHIFTER_STATS_A_PAD) ||
 	    nla_put_u32(msg, SHIFTER_STATS_A_ENTRIES, READ_ONCE(sn->count)) ||
-	    nla_put_u32(msg, SHIFTER_STATS_A_MAX_ENTRIES,
-			READ_ONCE(max_entries)) ||
+	    nla_put_u32(msg, SHIFTER_STATS_A_MAX_ENTRIES, shifter_limit(sn)) ||
 	    nla_put_u32(msg, SHIFTER_STATS_A_TTL, READ_ONCE(ttl)))
 		goto out_free;
 	nla_nest_end(msg, nest);

@@ -44,7 +44,10 @@
  *       SHIFTER_STATS_A_EXPIRED      u64  entries dropped after ttl
  *       SHIFTER_STATS_A_EVICTED      u64  oldest entries dropped at max_entries
  *       SHIFTER_STATS_A_ENTRIES      u32  entries in the table now
- *       SHIFTER_STATS_A_MAX_ENTRIES  u32  the max_entries parameter
+ *       SHIFTER_STATS_A_MAX_ENTRIES  u32  entries this namespace holds: the
+ *                                         max_entries parameter, at most 32
+ *                                         per bucket (buckets are sized from
+ *                                         max_entries when it is made)
  *       SHIFTER_STATS_A_TTL          u32  the ttl parameter, seconds
  *
  * SHIFTER_CMD_DUMP (dumpit, no request attributes: any is -EINVAL)

@@ -39,6 +39,7 @@ const CHECKS = [
   "container_root_owns_its_netns",
   "dump_and_stats",
   "dump_whole_table_under_churn",
+  "limit_follows_buckets",
   "ffi_sync_vs_nonblocking",
   "netlink_and_sockopt_agree",
   "e2e_daemon_netlink",

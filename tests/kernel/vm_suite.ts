@@ -1026,6 +1026,36 @@ async function main(): Promise<void> {
     }
   });
 
+  await check("limit_follows_buckets", async () => {
+    // max_entries raised after a namespace was made (with 64 buckets) does
+    // not make its chains long: it holds 32 per bucket, and STATS says so.
+    const ns = "/run/netns/shlimit";
+    setParam("max_entries", "128");
+    try {
+      await must("ip", "netns", "add", "shlimit");
+    } finally {
+      setParam("max_entries", "65536");
+    }
+    try {
+      await must("ip", "-n", "shlimit", "link", "set", "lo", "up");
+      await must("vmtool", "-n", ns, "syn", "127.0.0.1", "443", "50000", "3000");
+      const field = (out: string, key: string) => new RegExp(` ${key}=(\\d+)`).exec(out)?.[1];
+      const out = await must("vmtool", "-n", ns, "stats");
+      const [limit, entries, evicted] = ["max_entries", "entries", "evicted"].map((k) =>
+        field(out, k)
+      );
+      assert(limit === "2048", `max_entries ${limit}, not 64 buckets x 32: ${out}`);
+      assert(entries === "2048", `entries ${entries}, not 2048: ${out}`);
+      assert(evicted === "952", `evicted ${evicted}, not 3000 - 2048: ${out}`);
+      const own = field(await must("vmtool", "stats"), "max_entries");
+      assert(own === "65536", `init_net reports max_entries ${own}, not 65536`);
+      return `64 buckets: 3000 SYNs kept ${entries}, evicted ${evicted}; ` +
+        `init_net still holds ${own}`;
+    } finally {
+      await must("ip", "netns", "del", "shlimit");
+    }
+  });
+
   await check("ffi_sync_vs_nonblocking", async () => {
     const held = await HeldConnection.open(
       CLIENT_NS,
