@@ -45,7 +45,11 @@ Deno.test("logConnection() writes the same fields, flattened, as a JSON line", a
   const record = JSON.parse(lines[0]!);
   assert.equal(record.level, "INFO");
   assert.equal(record.logger, "shifter.conn");
-  assert.match(record.message, /^"192\.0\.2\.7:40001" -> "198\.51\.100\.1:443" name=/);
+  // The message reads as the text line does: "-" for the absent fallback.
+  assert.equal(
+    record.message,
+    "192.0.2.7:40001 -> 198.51.100.1:443 name=example.test by=sni fallback=- via 127.0.0.1:3128 status=200 up=517 down=4096 12ms close=done",
+  );
   const { name_fallback: _, ...defined } = fields();
   for (const [key, value] of Object.entries(defined)) assert.equal(record[key], value, key);
   assert.equal("name_fallback" in record, false, "an undefined field is left out");
