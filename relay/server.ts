@@ -538,6 +538,7 @@ export class Server {
       // Aborted (idle sweep, shutdown) while resolving, sniffing or failing over.
       if (f.state.closeReason !== undefined) return undefined;
       fields.upstream = upstream.label;
+      const answersBefore = this.#pool.answers(upstream);
       try {
         const tunnel = await openTunnel(upstream, target, {
           connectTimeoutMs: this.#options.connectTimeoutMs ?? 5000,
@@ -555,8 +556,20 @@ export class Server {
         if (error.failure === "cancelled") return undefined;
         fields.status = error.status;
         if (!error.upstreamFailed) {
+          // A complete reply: the upstream is alive, whatever it said.
+          if (this.#pool.markUp(upstream)) {
+            log.info("Upstream {upstream} is back", { upstream: upstream.label });
+          }
           fields.close = `upstream-refused: ${error.message}`;
           return undefined;
+        }
+        if (error.failure === "reply-timeout" && this.#pool.answers(upstream) !== answersBefore) {
+          // It answered others while this one waited: the destination
+          // behind it is the likely cause (Squid gives a dead address a
+          // minute), so it is not held down; the next upstream may try.
+          failures.push(`${error.message} (it answered other requests meanwhile)`);
+          if (this.#stopping) break;
+          continue;
         }
         failures.push(error.message);
         if (this.#pool.markDown(upstream)) {

@@ -230,6 +230,81 @@ Deno.test("server fails over to the next upstream and holds the failed one down"
   );
 });
 
+Deno.test("server holds an upstream down for a reply timeout only when it answered no one else meanwhile", async (t) => {
+  // A proxy stalls on a dead destination (Squid gives one a minute): that
+  // says nothing about the proxy while it answers everyone else.
+  const dead = "192.0.2.1"; // never contacted: the fake upstreams connect nowhere
+  const rig = async () => {
+    let next = dead;
+    const a = fakeUpstream(async (conn, head) => {
+      if (head.startsWith(`CONNECT ${dead}:`)) {
+        await conn.read(new Uint8Array(1)).catch(() => null); // until the relay gives up
+        return;
+      }
+      await conn.write(enc.encode("HTTP/1.1 200 Connection established\r\n\r\n"));
+    });
+    const b = fakeUpstream(async (conn) => {
+      await conn.write(enc.encode("HTTP/1.1 502 Bad Gateway\r\n\r\n"));
+    });
+    const s = await serverWith({
+      resolver: { name: "switch", resolve: () => ({ hostname: next, port: 9, family: "ipv4" }) },
+      upstreams: [
+        parseUpstream(`http://127.0.0.1:${a.port}`),
+        parseUpstream(`http://127.0.0.1:${b.port}`),
+      ],
+      replyTimeoutMs: 400,
+    });
+    return {
+      a,
+      b,
+      s,
+      live: () => next = "127.0.0.1",
+      open: () => Deno.connect({ hostname: "127.0.0.1", port: s.port }),
+      async [Symbol.asyncDispose]() {
+        await s[Symbol.asyncDispose]();
+        await a[Symbol.asyncDispose]();
+        await b[Symbol.asyncDispose]();
+      },
+    };
+  };
+  const until = async (ok: () => boolean) => {
+    for (let i = 0; i < 300 && !ok(); i++) await sleep(10);
+    assert.ok(ok());
+  };
+
+  await t.step("it answered another client meanwhile: not held down", async () => {
+    await using r = await rig();
+    const stalled = await r.open();
+    await until(() => r.a.requests.length === 1);
+    r.live();
+    const other = await r.open();
+    assert.equal(await readAll(other), "", "served through the first upstream");
+    other.close();
+    // The stalled one times out, tries the next upstream, which refuses.
+    await assert.rejects(readAll(stalled), Deno.errors.ConnectionReset);
+    stalled.close();
+    assert.equal(r.b.requests.length, 1);
+    const after = await r.open();
+    assert.equal(await readAll(after), "");
+    after.close();
+    assert.equal(r.a.requests.length, 3, "the next client still goes to the first upstream");
+    assert.equal(r.b.requests.length, 1);
+  });
+
+  await t.step("it answered no one meanwhile: held down as before", async () => {
+    await using r = await rig();
+    const stalled = await r.open();
+    await assert.rejects(readAll(stalled), Deno.errors.ConnectionReset);
+    stalled.close();
+    r.live();
+    const after = await r.open();
+    await assert.rejects(readAll(after), Deno.errors.ConnectionReset);
+    after.close();
+    assert.equal(r.a.requests.length, 1);
+    assert.equal(r.b.requests.length, 2, "the next client went to the second upstream first");
+  });
+});
+
 Deno.test("server refuses a destination that is its own listener, without any upstream request", async () => {
   await using up = fakeUpstream(async () => {});
   const listen = [{ hostname: "127.0.0.1", port: 0 }];

@@ -137,6 +137,7 @@ export interface UpstreamPoolOptions {
 export class UpstreamPool {
   readonly #upstreams: readonly Upstream[];
   readonly #downUntil: number[];
+  readonly #answers: number[];
   readonly #holdDownMs: number;
   readonly #now: () => number;
 
@@ -155,6 +156,7 @@ export class UpstreamPool {
     }
     this.#upstreams = upstreams;
     this.#downUntil = upstreams.map(() => 0);
+    this.#answers = upstreams.map(() => 0);
     this.#holdDownMs = options.holdDownMs ?? 30_000;
     this.#now = options.now ?? Date.now;
   }
@@ -196,13 +198,27 @@ export class UpstreamPool {
   }
 
   /**
-   * Clear an upstream's hold-down after it worked.
+   * How many complete replies `upstream` has given (see
+   * {@linkcode UpstreamPool.markUp}): compare two readings to learn whether
+   * it answered anyone in between.
+   *
+   * @param upstream An upstream of the pool.
+   * @returns Its count.
+   */
+  answers(upstream: Upstream): number {
+    return this.#answers[this.#upstreams.indexOf(upstream)]!;
+  }
+
+  /**
+   * Count a complete reply from `upstream`, whatever its status, and clear
+   * its hold-down: it is alive.
    *
    * @param upstream The upstream that answered.
    * @returns Whether it was down before.
    */
   markUp(upstream: Upstream): boolean {
     const i = this.#upstreams.indexOf(upstream);
+    this.#answers[i]!++;
     const wasDown = this.#downUntil[i]! > this.#now();
     this.#downUntil[i] = 0;
     return wasDown;
