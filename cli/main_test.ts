@@ -87,6 +87,8 @@ Deno.test("shifter stops cleanly when its resolver fails to close", async () => 
   let log = "";
   const dec = new TextDecoder();
   const reader = child.stderr.getReader();
+  // A daemon that never logs what is awaited ends the reads, not the test run.
+  const guard = setTimeout(() => child.kill("SIGKILL"), 20_000);
   try {
     while (!log.includes("listening on")) {
       const { value, done } = await reader.read();
@@ -100,6 +102,7 @@ Deno.test("shifter stops cleanly when its resolver fails to close", async () => 
       log += dec.decode(value);
     }
   } finally {
+    clearTimeout(guard);
     reader.releaseLock();
     await Deno.remove(plugin);
   }
@@ -123,6 +126,8 @@ Deno.test("shifter ignores SIGHUP with a warning, keeps serving, and still drain
   let log = "";
   const dec = new TextDecoder();
   const reader = child.stderr.getReader();
+  // A daemon that never logs what is awaited ends the reads, not the test run.
+  const guard = setTimeout(() => child.kill("SIGKILL"), 20_000);
   const readUntil = async (text: string) => {
     while (!log.includes(text)) {
       const { value, done } = await reader.read();
@@ -140,6 +145,7 @@ Deno.test("shifter ignores SIGHUP with a warning, keeps serving, and still drain
     child.kill("SIGTERM");
     await readUntil("\u0000"); // to the end
   } finally {
+    clearTimeout(guard);
     reader.releaseLock();
   }
   const { code, signal } = await child.status;

@@ -252,7 +252,8 @@ Deno.test("server holds an upstream down for a reply timeout only when it answer
         parseUpstream(`http://127.0.0.1:${a.port}`),
         parseUpstream(`http://127.0.0.1:${b.port}`),
       ],
-      replyTimeoutMs: 400,
+      // Room for the other client's whole exchange on a loaded machine.
+      replyTimeoutMs: 1500,
     });
     return {
       a,
@@ -489,7 +490,8 @@ Deno.test("server never resets a socket that took the descriptor of a client it 
   // Something the server waits for finishes only after the idle sweep closed
   // the client. The first socket opened after that close gets the client's
   // old descriptor number; nothing the server does late may touch it.
-  const late = () => new Promise((r) => setTimeout(r, 3000));
+  // Well after the idle close (1 to 2 s, a sweep later on a slow machine).
+  const late = () => new Promise((r) => setTimeout(r, 4500));
   await t.step("a resolver that fails late", async () => {
     await bystanderSurvives({
       name: "slow",
@@ -524,7 +526,7 @@ async function bystanderSurvives(resolver: Resolver, upstreamPort: number): Prom
   const b = await bystanders.accept();
   bystanders.close();
   // Past the late answer and whatever the server does with it.
-  await new Promise((r) => setTimeout(r, Math.max(0, 3500 - (performance.now() - started))));
+  await new Promise((r) => setTimeout(r, Math.max(0, 5000 - (performance.now() - started))));
   try {
     await a.write(enc.encode("ping"));
     const buf = new Uint8Array(4);
@@ -580,15 +582,17 @@ Deno.test("server at its connection limit resumes accepting on every listener", 
 });
 
 Deno.test("server never closes a tunnel as idle while bytes keep moving", async () => {
-  await using s = await relayRig({ idleTimeoutMs: 500 });
+  // Sweeps run each second: a 2.5 s limit leaves a late timer room, and a
+  // sweep that ignored the bytes would close it within 3.5 s of 6.
+  await using s = await relayRig({ idleTimeoutMs: 2500 });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
-  // A byte every 200 ms for 3.5 s: never 500 ms without one.
-  for (let i = 0; i < 18; i++) {
+  // A byte every 200 ms for 6 s: never 2.5 s without one.
+  for (let i = 0; i < 30; i++) {
     await conn.write(enc.encode("x"));
     await new Promise((r) => setTimeout(r, 200));
   }
   await conn.closeWrite();
-  assert.equal(await readAll(conn), "got 18\n");
+  assert.equal(await readAll(conn), "got 30\n");
   conn.close();
 });
 

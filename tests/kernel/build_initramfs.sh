@@ -154,7 +154,7 @@ copy_bin "$ROOT/libnl-shim/libshifter_nl.so" /shifter/libnl-shim/libshifter_nl.s
 copy_bin "$DENO" /usr/bin/deno
 
 # The project (working tree, without git and caches) and its npm deps.
-tar -C "$ROOT" --exclude=./.git --exclude=./.cache --exclude=./node_modules \
+tar -C "$ROOT" --exclude=./.git --exclude=./.cache --exclude=./node_modules --exclude=./dist --exclude=./bench/results \
 	--exclude='*.o' --exclude='*.mod.c' --exclude='.*.cmd' -cf - . |
 	tar -C "$TREE/shifter" -xf -
 export DENO_DIR=$CACHE/deno_dir
