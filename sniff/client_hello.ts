@@ -11,6 +11,13 @@ export const MAX_RECORD_PAYLOAD = 16384;
 /** Default cap on the ClientHello handshake message, in bytes. */
 export const DEFAULT_MAX_CLIENT_HELLO = 65536;
 
+/**
+ * Records a ClientHello may span. Real clients send one or two; any split
+ * is legal and parsed, but the headers are walked again on every read, so
+ * a hello cut into 1-byte records (10 900 of them for 64 KiB) would cost
+ * records squared: 1024 bounds that to a few ms.
+ */
+const MAX_RECORDS = 1024;
 const RECORD_HEADER = 5;
 const HANDSHAKE_HEADER = 4;
 const CONTENT_HANDSHAKE = 22;
@@ -140,7 +147,9 @@ export function parseClientHello(
     if (records === 0) {
       firstFragmentStart = start;
     }
-    records++;
+    if (++records > MAX_RECORDS) {
+      throw new ClientHelloError(`ClientHello in more than ${MAX_RECORDS} records`);
+    }
     fragmentBytes += available;
     if (messageLength < 0 && fragmentBytes >= HANDSHAKE_HEADER) {
       const header = handshakeHeader(bytes, firstFragmentStart, records);

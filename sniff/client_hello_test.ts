@@ -107,6 +107,17 @@ Deno.test("parseClientHello() reassembles a ClientHello split across records", (
   }
 });
 
+Deno.test("parseClientHello() refuses a ClientHello in more than 1024 records", () => {
+  // Any split parses (above), but each read walks the record headers again.
+  const many = buildClientHello({ serverNames: ["many.test"], padding: 1200, recordSize: 1 });
+  throws(
+    () => parseClientHello(many),
+    (e) => e instanceof ClientHelloError && /in more than 1024 records/.test(e.message),
+  );
+  const fewer = buildClientHello({ serverNames: ["many.test"], padding: 600, recordSize: 1 });
+  strictEqual(hello(fewer).serverName, "many.test");
+});
+
 Deno.test("parseClientHello() handles records up to 2^14 and a hello spanning them", () => {
   const bytes = buildClientHello({ serverNames: ["big.test"], padding: 40000 });
   const parsed = hello(bytes);

@@ -191,17 +191,30 @@ function judgeTls(bytes: Uint8Array, maxBytes: number): Verdict | undefined {
   }
 }
 
+/** Whether `buffer[from, to)` holds the LF of a blank line (`\n\n` or `\n\r\n`). */
+function endsHead(buffer: Uint8Array, from: number, to: number): boolean {
+  const fresh = buffer.subarray(from, to);
+  for (let i = fresh.indexOf(0x0a); i >= 0; i = fresh.indexOf(0x0a, i + 1)) {
+    const at = from + i;
+    if (buffer[at - 1] === 0x0a || (buffer[at - 1] === 0x0d && buffer[at - 2] === 0x0a)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 function judgeHttp(
   buffer: Uint8Array,
   before: number,
   length: number,
   maxBytes: number,
 ): Verdict | undefined {
-  // Re-parse only when the new bytes complete a line, or while the method
-  // (at most 32 bytes) may still be judged "not HTTP", so that a head
-  // trickled one byte per read stays cheap.
-  if (before > 64 && length < maxBytes) {
-    if (buffer.subarray(before, length).indexOf(0x0a) < 0) return undefined;
+  // Re-parse only when the new bytes end the head (a blank line), or while
+  // the method (at most 32 bytes) may still be judged "not HTTP", so that a
+  // head trickled a byte or a line per read stays cheap: parsing it all
+  // again on every line would cost lines x bytes.
+  if (before > 64 && length < maxBytes && !endsHead(buffer, before, length)) {
+    return undefined;
   }
   try {
     const head = parseHttpHead(buffer.subarray(0, length), { maxLength: maxBytes });
