@@ -2,13 +2,16 @@
  * A resolver that asks a second one when the first has no entry: how `auto`
  * pairs netlink with sockopt. The kernel module records only the ports it
  * was loaded with (`ports=`, default 80 and 443), and nothing while it is
- * unloaded; conntrack knows every redirected connection. Only a miss
- * (`ENOENT`) falls through: any other failure of the first resolver is
- * reported as it is.
+ * unloaded; conntrack knows every redirected connection. A miss (`ENOENT`)
+ * falls through, and so does an I/O failure (`EIO`: a netlink timeout or a
+ * garbled reply), logged once per run of them, since the second resolver
+ * may still know; any other failure of the first resolver (a refusal such
+ * as `EPERM`, a plugin's own error) is reported as it is.
  *
  * @module
  */
 
+import { getLogger } from "@logtape/logtape";
 import {
   type AcceptedConnection,
   type Destination,
@@ -17,8 +20,14 @@ import {
   type Resolver,
 } from "./resolver.ts";
 
+const log = getLogger(["shifter", "resolver"]);
+
 function isMiss(error: unknown): boolean {
   return error instanceof ResolveError && error.code === "ENOENT";
+}
+
+function isIoFailure(error: unknown): error is ResolveError {
+  return error instanceof ResolveError && error.code === "EIO";
 }
 
 /**
@@ -38,6 +47,30 @@ function isMiss(error: unknown): boolean {
  * ```
  */
 export function withFallback(first: Resolver, second: Resolver): Resolver {
+  // Whether the first resolver's last answer was an I/O failure: only the
+  // first of a run is logged, and the run's end.
+  let failing = false;
+  const recovered = () => {
+    if (failing) {
+      failing = false;
+      log.info("Resolver {first} answers again", { first: first.name });
+    }
+  };
+  const askSecond = (accepted: AcceptedConnection, error: unknown) => {
+    if (!isIoFailure(error)) recovered(); // a miss is an answer too
+    else if (!failing) {
+      failing = true;
+      log.warning(
+        "Resolver {first} failed ({error}); asking {second} until it answers again",
+        { first: first.name, second: second.name, error: error.message },
+      );
+    }
+    return second.resolve(accepted);
+  };
+  const answered = (found: Destination) => {
+    recovered();
+    return found;
+  };
   return {
     name: `${first.name}+${second.name}`,
     resolve(accepted: AcceptedConnection): Destination | Promise<Destination> {
@@ -45,16 +78,16 @@ export function withFallback(first: Resolver, second: Resolver): Resolver {
       try {
         found = first.resolve(accepted);
       } catch (error) {
-        if (isMiss(error)) return second.resolve(accepted);
+        if (isMiss(error) || isIoFailure(error)) return askSecond(accepted, error);
         throw error;
       }
       if (isPendingAnswer(found)) {
-        return Promise.resolve(found).catch((error) => {
-          if (isMiss(error)) return second.resolve(accepted);
+        return Promise.resolve(found).then(answered, (error) => {
+          if (isMiss(error) || isIoFailure(error)) return askSecond(accepted, error);
           throw error;
         });
       }
-      return found;
+      return failing ? answered(found) : found;
     },
     async close(): Promise<void> {
       try {

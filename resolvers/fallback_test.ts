@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { closeLogging, setupLogging } from "../cli/log.ts";
 import { withFallback } from "./fallback.ts";
 import {
   type AcceptedConnection,
@@ -50,6 +51,38 @@ Deno.test("withFallback() asks the second resolver only on a miss, sync or async
     THERE,
   );
   assert.equal(second.asked, 2);
+});
+
+Deno.test("withFallback() asks the second resolver on an I/O failure too, and logs a run of them once", async () => {
+  let out = "";
+  await setupLogging("json", "info", {
+    write: (p) => {
+      out += new TextDecoder().decode(p);
+      return Promise.resolve(p.length);
+    },
+  });
+  let script: (() => Destination)[] = [];
+  const first = scripted("netlink", () => script.shift()!());
+  const second = scripted("sockopt", () => THERE);
+  const both = withFallback(first, second);
+  const timeout = () => {
+    throw new ResolveError("lookup timed out", "EIO");
+  };
+  try {
+    script = [timeout, timeout, miss, () => HERE, timeout];
+    for (const want of [THERE, THERE, THERE, HERE, THERE]) {
+      assert.deepEqual(await both.resolve(accepted), want);
+    }
+  } finally {
+    await closeLogging();
+  }
+  assert.equal(second.asked, 4);
+  const lines = out.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l).message);
+  assert.deepEqual(lines, [
+    "Resolver netlink failed (lookup timed out); asking sockopt until it answers again",
+    "Resolver netlink answers again",
+    "Resolver netlink failed (lookup timed out); asking sockopt until it answers again",
+  ]);
 });
 
 Deno.test("withFallback() reports any other failure of the first resolver as it is", async () => {
