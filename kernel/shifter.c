@@ -87,6 +87,7 @@ struct shifter_entry {
 	__be16 dport;
 	bool looked_up;			/* a LOOKUP found it */
 	bool closing;			/* FIN seen before any LOOKUP */
+	bool ambiguous;			/* its key's port has two destinations */
 	unsigned long stamp;		/* jiffies at the SYN */
 	unsigned long fin_stamp;	/* jiffies at the FIN, when closing */
 };
@@ -301,8 +302,19 @@ static void shifter_record(struct shifter_net *sn,
 	spin_lock_bh(&sn->lock);
 	/* A retransmitted SYN, or the client reused its port: start afresh. */
 	old = shifter_find(sn, key);
-	if (old)
+	if (old) {
+		/*
+		 * Unless the other connection is done with (looked up, or
+		 * over), two destinations now share the key: no LOOKUP could
+		 * tell which one it asks about, so none is answered (auto
+		 * then asks conntrack, which knows the whole tuple).
+		 */
+		e->ambiguous = !READ_ONCE(old->looked_up) &&
+			       !shifter_expired(old, now) &&
+			       (old->ambiguous || old->dport != dport ||
+				!nf_inet_addr_cmp(&old->daddr, daddr));
 		shifter_unlink(sn, old);
+	}
 	shifter_expire(sn, now);
 	while (sn->count >= shifter_limit(sn)) {
 		shifter_unlink(sn, shifter_oldest(sn));
@@ -315,6 +327,31 @@ static void shifter_record(struct shifter_net *sn,
 	atomic64_inc(&sn->recorded);
 	/* A no-op while the expiry work is already queued. */
 	schedule_delayed_work(&sn->gc, SHIFTER_GC_INTERVAL);
+}
+
+/*
+ * A SYN from @key that is not recorded (a port outside ports, or skip_uid's
+ * socket): whatever the table holds for @key belongs to another connection,
+ * over or sharing the client's port, and would only mislead a LOOKUP.
+ */
+static void shifter_drop(struct shifter_net *sn, const struct shifter_key *key)
+{
+	struct shifter_entry *e;
+	bool found;
+
+	if (!READ_ONCE(sn->count))
+		return;
+	rcu_read_lock();
+	found = shifter_find(sn, key);
+	rcu_read_unlock();
+	if (!found)
+		return;
+
+	spin_lock_bh(&sn->lock);
+	e = shifter_find(sn, key);
+	if (e)
+		shifter_unlink(sn, e);
+	spin_unlock_bh(&sn->lock);
 }
 
 static void shifter_forget(struct shifter_net *sn,
@@ -448,8 +485,10 @@ static unsigned int shifter_hook(void *priv, struct sk_buff *skb,
 		    (state->in->flags & IFF_LOOPBACK))
 			return NF_ACCEPT;
 		if (!test_bit(ntohs(th->dest), shifter_port_map) ||
-		    shifter_skipped_owner(skb, state))
+		    shifter_skipped_owner(skb, state)) {
+			shifter_drop(sn, &key);
 			return NF_ACCEPT;
+		}
 		shifter_record(sn, &key, &daddr, th->dest);
 	} else if (th->fin || th->rst) {
 		shifter_forget(sn, &key, &daddr, th->dest, th->rst);
@@ -546,7 +585,7 @@ static int shifter_nl_lookup(struct sk_buff *skb, struct genl_info *info)
 	atomic64_inc(&sn->lookups);
 	rcu_read_lock();
 	e = shifter_find(sn, &key);
-	if (e && !shifter_expired(e, jiffies)) {
+	if (e && !shifter_expired(e, jiffies) && !e->ambiguous) {
 		first = !READ_ONCE(e->looked_up);
 		daddr = e->daddr;
 		dport = e->dport;

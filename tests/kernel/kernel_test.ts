@@ -40,6 +40,7 @@ const CHECKS = [
   "dump_and_stats",
   "dump_whole_table_under_churn",
   "limit_follows_buckets",
+  "key_reuse_never_misleads",
   "ffi_sync_vs_nonblocking",
   "netlink_and_sockopt_agree",
   "e2e_daemon_netlink",

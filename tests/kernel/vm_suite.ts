@@ -1056,6 +1056,48 @@ async function main(): Promise<void> {
     }
   });
 
+  await check("key_reuse_never_misleads", async () => {
+    // The key is (client address, client port): a port reused for another
+    // destination must not be answered with the first one's.
+    const ns = "/run/netns/shreuse";
+    await must("ip", "netns", "add", "shreuse");
+    try {
+      await must("ip", "-n", "shreuse", "link", "set", "lo", "up");
+      // 127.0.0.2 is on lo's 127/8 route, whose source is 127.0.0.1: one key.
+      const vm = (...args: string[]) => must("vmtool", "-n", ns, ...args);
+      const lookup = (sport: number) =>
+        new Deno.Command("vmtool", { args: ["-n", ns, "lookup", "127.0.0.1", String(sport)] })
+          .output().then((o) => new TextDecoder().decode(o.stdout).trim());
+      // Recorded, then the port reused for a port outside ports (8080).
+      await vm("syn", "127.0.0.1", "80", "50100", "1");
+      const before = await lookup(50100);
+      await vm("syn", "127.0.0.1", "8080", "50100", "1");
+      const reused = await lookup(50100);
+      assert(/^lookup OK 127\.0\.0\.1 80 /.test(before), `before reuse: ${before}`);
+      assert(/^lookup ENOENT/.test(reused), `after a SYN to 8080: ${reused}`);
+      // Two listed destinations, neither looked up yet: no answer for either.
+      await vm("syn", "127.0.0.1", "80", "50101", "1");
+      await vm("syn", "127.0.0.2", "443", "50101", "1");
+      const both = await lookup(50101);
+      assert(/^lookup ENOENT/.test(both), `two destinations on one port: ${both}`);
+      // A retransmitted SYN (same destination) is no ambiguity.
+      await vm("syn", "127.0.0.2", "443", "50102", "1");
+      await vm("syn", "127.0.0.2", "443", "50102", "1");
+      const again = await lookup(50102);
+      assert(/^lookup OK 127\.0\.0\.2 443 /.test(again), `retransmitted SYN: ${again}`);
+      // Looked up first, then the port reused: the new one is answered.
+      await vm("syn", "127.0.0.1", "80", "50103", "1");
+      await lookup(50103);
+      await vm("syn", "127.0.0.2", "443", "50103", "1");
+      const next = await lookup(50103);
+      assert(/^lookup OK 127\.0\.0\.2 443 /.test(next), `after the first was served: ${next}`);
+      return "reuse for port 8080: ENOENT; two pending destinations: ENOENT; " +
+        "retransmitted SYN and reuse after a lookup: answered";
+    } finally {
+      await must("ip", "netns", "del", "shreuse");
+    }
+  });
+
   await check("ffi_sync_vs_nonblocking", async () => {
     const held = await HeldConnection.open(
       CLIENT_NS,
