@@ -127,7 +127,14 @@ export function createNameVerifier(
   }
 
   function startLookup(name: string): Promise<Entry> {
-    const lookup = resolve(name).then(
+    let started: Promise<string[]>;
+    try {
+      started = resolve(name);
+    } catch (error) {
+      // A lookup that throws rather than rejects failed too: verify() never throws.
+      started = Promise.reject(error);
+    }
+    const lookup = started.then(
       (addresses) =>
         remember(name, {
           addresses: new Set(addresses.map(addressKey)),

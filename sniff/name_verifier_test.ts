@@ -36,6 +36,18 @@ Deno.test("verify() refuses a mismatch and a failed lookup with a reason", async
   });
 });
 
+Deno.test("verify() treats a lookup that throws (not rejects) as a failed lookup", async () => {
+  const verifier = createNameVerifier({
+    lookup: () => {
+      throw new Error("sync boom");
+    },
+  });
+  assertEquals(await verifier.verify("site.test", "192.0.2.9"), {
+    ok: false,
+    reason: "site.test: lookup failed: sync boom",
+  });
+});
+
 Deno.test("verify() caches answers for their TTL, failures for the negative TTL", async () => {
   let clock = 0;
   const { calls, lookup } = countingLookup({ "a.test": ["192.0.2.1"] });
