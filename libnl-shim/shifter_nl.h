@@ -7,8 +7,15 @@
  * negative value is -errno. libnl's own -NLE_* codes never leak out.
  *
  * Thread safety: a handle may be shared between threads; each call takes the
- * handle's mutex, so calls on one handle run one after another. Every call
- * that waits for the kernel is bounded by the handle's receive timeout.
+ * handle's mutex, so calls on one handle run one after another. Closing a
+ * handle while another thread is in a call on it is a use after free: the
+ * caller must make sure no call is running (Deno calls synchronously, from
+ * one thread).
+ *
+ * Waiting: each receive is bounded by the handle's receive timeout, and a
+ * call receives until its own reply comes (skipping stale replies to
+ * earlier, timed-out requests), at most 1024 times: so a LOOKUP answers
+ * within one timeout unless stale messages keep arriving.
  *
  * Module reloads: the family gets a new id on each insmod. A request that
  * the kernel answers with -ENOENT resolves the family again (at most every
