@@ -290,8 +290,13 @@ static void shifter_record(struct shifter_net *sn,
 	struct shifter_entry *e, *old;
 	unsigned long now = jiffies;
 
-	/* Allocate outside the lock; a SYN flood then only costs the allocator. */
-	e = kzalloc(sizeof(*e), GFP_ATOMIC);
+	/*
+	 * Allocate outside the lock; a SYN flood then only costs the allocator.
+	 * Charged to the sender's memory cgroup when a process sends the SYN
+	 * (LOCAL_OUT): an unprivileged user's own namespaces fill their own
+	 * tables, at their own cost. Forwarded SYNs (softirq) charge no one.
+	 */
+	e = kzalloc(sizeof(*e), GFP_ATOMIC | __GFP_ACCOUNT);
 	if (!e)
 		return;
 	e->key = *key;

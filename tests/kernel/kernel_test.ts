@@ -41,6 +41,7 @@ const CHECKS = [
   "dump_whole_table_under_churn",
   "limit_follows_buckets",
   "key_reuse_never_misleads",
+  "entries_charged_to_sender_cgroup",
   "ffi_sync_vs_nonblocking",
   "netlink_and_sockopt_agree",
   "e2e_daemon_netlink",

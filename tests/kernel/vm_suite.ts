@@ -1098,6 +1098,50 @@ async function main(): Promise<void> {
     }
   });
 
+  await check("entries_charged_to_sender_cgroup", async () => {
+    // An unprivileged user can fill a table in a namespace of their own
+    // (LOCAL_OUT SYNs to 127.x): its entries are charged to their memory
+    // cgroup. Two cgroups send 3000 SYNs each, one to a recorded port and
+    // one to a port outside ports: the difference is the entries.
+    const cg = "/sys/fs/cgroup";
+    try {
+      Deno.statSync(`${cg}/cgroup.controllers`);
+    } catch {
+      await must("mount", "-t", "cgroup2", "none", cg);
+    }
+    await must("sh", "-c", `echo +memory > ${cg}/cgroup.subtree_control`);
+    const ns = "/run/netns/shacct";
+    await must("ip", "netns", "add", "shacct");
+    const slab = (name: string) =>
+      Number(
+        /^slab_unreclaimable (\d+)$/m.exec(Deno.readTextFileSync(`${cg}/${name}/memory.stat`))
+          ?.[1] ?? NaN,
+      );
+    try {
+      await must("ip", "-n", "shacct", "link", "set", "lo", "up");
+      const sent: Record<string, number> = {};
+      for (const [name, port, sport] of [["shrec", "443", "50000"], ["shskip", "8080", "53000"]]) {
+        Deno.mkdirSync(`${cg}/${name}`);
+        await must(
+          "sh",
+          "-c",
+          `echo $$ > ${cg}/${name}/cgroup.procs && exec vmtool -n ${ns} syn 127.0.0.1 ${port} ${sport} 3000`,
+        );
+      }
+      // Closed sockets are freed after a grace period: let them go.
+      await new Promise((r) => setTimeout(r, 1500));
+      for (const name of ["shrec", "shskip"]) sent[name] = slab(name);
+      const entries = (await must("vmtool", "-n", ns, "stats")).match(/ entries=(\d+)/)?.[1];
+      const diff = sent.shrec! - sent.shskip!;
+      assert(entries === "3000", `entries ${entries}, not 3000`);
+      assert(diff > 250_000, `recording cgroup ${sent.shrec} B of slab, other ${sent.shskip} B`);
+      return `3000 entries: the recording sender's cgroup holds ${diff} B more slab ` +
+        `(${Math.round(diff / 3000)} B per entry)`;
+    } finally {
+      await must("ip", "netns", "del", "shacct");
+    }
+  });
+
   await check("ffi_sync_vs_nonblocking", async () => {
     const held = await HeldConnection.open(
       CLIENT_NS,
