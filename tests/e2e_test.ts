@@ -629,6 +629,8 @@ Deno.test({
     const refused = logs(w.shifter).filter((l) => String(l.close).startsWith("loop-refused"));
     assert.match(String(refused[0]!.close), /own listener/);
     assert.match(String(refused[1]!.close), /upstream proxy/);
+    // Squid logs a tunnel only once it ends: the lines say none was opened.
+    for (const l of refused) assert.equal(l.upstream, undefined, "no upstream was asked");
     assert.equal(w.squid.accessLog().length, before, "nothing reached Squid");
   },
 });
@@ -669,6 +671,8 @@ Deno.test({
     // sockopt gave the address without its link: a CONNECT could not carry it.
     assert.equal(line.dest, `[${linkLocal}]:80`);
     assert.match(String(line.close), /^link-local-refused: /);
+    // Squid logs a tunnel only once it ends: the line says none was opened.
+    assert.equal(line.upstream, undefined, "no upstream was asked");
     assert.equal(w.squid.accessLog().length, before, "nothing reached Squid");
   },
 });
