@@ -6,8 +6,8 @@
  * `Symbol.for` key). This is internal to Deno, so {@linkcode assertFdAccess}
  * checks it once at startup and fails with a clear message if a Deno
  * upgrade moved it. A connection from `Deno.connect()` has the property
- * too, but `undefined`: {@linkcode findConnFd} finds its descriptor by its
- * addresses instead.
+ * too, but `undefined`: {@linkcode findConnFd} looks for its descriptor by
+ * its addresses instead.
  *
  * @module
  */
@@ -50,25 +50,34 @@ export async function assertFdAccess(): Promise<void> {
   await withLoopbackPair((_, accepted) => connFd(accepted));
 }
 
-/** How far from the hint {@linkcode findConnFd} looks before it lists them all. */
-const NEAR = 16;
+/** How far from the hint {@linkcode findConnFd} looks, each way. */
+const REACH = 256;
+/**
+ * Descriptors {@linkcode findConnFd} may probe per second, all calls
+ * together (about 50 ms of system calls): a client that resets connections
+ * on purpose must not buy the event loop's time with them.
+ */
+const PROBES_PER_SECOND = 20_000;
 const AF_INET = 2, AF_INET6 = 10;
 // A struct sockaddr_storage, shared: the calls are synchronous.
 const sockaddr = new Uint8Array(128);
+let probeSecond = 0;
+let probesLeft = PROBES_PER_SECOND;
 
 /**
  * The file descriptor of any open TCP connection: Deno's own number when it
- * has one (accepted connections), else the open descriptor whose socket has
- * the connection's local and peer addresses. Linux hands out the lowest
- * free number, so a connection opened right after `near` was accepted
- * usually sits a few numbers from it: those are tried first (a system call
- * each), then every descriptor in `/proc/self/fd`. Costs nothing until
- * called; meant for rare paths such as passing a reset on.
+ * has one (accepted connections), else the open descriptor within
+ * {@linkcode REACH} numbers of `near` whose socket has the connection's
+ * local and peer addresses. Linux hands out the lowest free number, so a
+ * connection opened soon after `near` sits near it, unless many others
+ * opened in between. Costs nothing until called; meant for rare paths such
+ * as passing a reset on, and bounded: a system call per number tried, and
+ * no more than {@linkcode PROBES_PER_SECOND} of them a second.
  *
  * @param conn An open connection (once closed, its number may be another's).
  * @param near A descriptor opened about when `conn` was, to start from.
- * @returns The descriptor, or `undefined` when none matches (or
- *   `/proc/self/fd` cannot be read).
+ * @returns The descriptor, or `undefined` when none within reach matches,
+ *   or the second's probes are spent.
  */
 export function findConnFd(conn: Deno.Conn, near = 0): number | undefined {
   const own = fdOf(conn);
@@ -78,20 +87,21 @@ export function findConnFd(conn: Deno.Conn, near = 0): number | undefined {
   const localBytes = parseAddress(local.hostname);
   const peerBytes = parseAddress(peer.hostname);
   if (localBytes === undefined || peerBytes === undefined) return undefined;
+  const second = Math.floor(performance.now() / 1000);
+  if (second !== probeSecond) {
+    probeSecond = second;
+    probesLeft = PROBES_PER_SECOND;
+  }
   const matches = (fd: number) =>
     isAddress(getsockname(fd, sockaddr), local.port, localBytes) &&
     isAddress(getpeername(fd, sockaddr), peer.port, peerBytes);
-  for (let d = 1; d <= NEAR; d++) {
+  for (let d = 1; d <= REACH && probesLeft > 0; d++) {
+    probesLeft--;
     if (matches(near + d)) return near + d;
-    if (near - d >= 0 && matches(near - d)) return near - d;
-  }
-  try {
-    for (const entry of Deno.readDirSync("/proc/self/fd")) {
-      const fd = Number(entry.name);
-      if (Math.abs(fd - near) > NEAR && matches(fd)) return fd;
+    if (near - d >= 0) {
+      probesLeft--;
+      if (matches(near - d)) return near - d;
     }
-  } catch {
-    // No /proc, or no read permission for it.
   }
   return undefined;
 }

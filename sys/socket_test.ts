@@ -31,27 +31,43 @@ Deno.test("resetConn() resets an accepted connection", async () => {
   });
 });
 
-Deno.test("findConnFd() finds each of 40 connections from Deno.connect() by its addresses, near or far from the hint", async () => {
+Deno.test("findConnFd() finds each of 40 connections from Deno.connect() near its hint, and none out of reach", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const pairs: [Deno.TcpConn, Deno.TcpConn][] = [];
+  const open = async () => {
+    const c = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    pairs.push([c, await listener.accept()]);
+    return pairs.at(-1)!;
+  };
   try {
-    for (let i = 0; i < 40; i++) {
-      const c = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-      pairs.push([c, await listener.accept()]);
-    }
+    for (let i = 0; i < 40; i++) await open();
     const sockaddr = new Uint8Array(128);
     const found = new Set<number>();
     for (const [connected, accepted] of pairs) {
-      // With its own accepted peer as the hint (near), and with none (far).
-      for (const near of [findConnFd(accepted), undefined]) {
-        const fd = findConnFd(connected, near);
-        assert.ok(fd !== undefined);
-        assert.ok(getsockname(fd, sockaddr) > 0);
-        assert.equal((sockaddr[2]! << 8) | sockaddr[3]!, connected.localAddr.port);
-        found.add(fd);
-      }
+      const fd = findConnFd(connected, findConnFd(accepted));
+      assert.ok(fd !== undefined);
+      assert.ok(getsockname(fd, sockaddr) > 0);
+      assert.equal((sockaddr[2]! << 8) | sockaddr[3]!, connected.localAddr.port);
+      found.add(fd);
     }
     assert.equal(found.size, 40, "forty different descriptors");
+    // 300 more pairs put the next one's descriptors past 600: with a hint
+    // of 0 it is out of reach (256), and is not looked for elsewhere.
+    for (let i = 0; i < 300; i++) await open();
+    const [far, farAccepted] = await open();
+    assert.equal(findConnFd(far), undefined);
+    assert.ok(findConnFd(far, findConnFd(farAccepted)) !== undefined);
+    // 20 000 probes a second in all: eighty fruitless searches (256 each,
+    // upwards from 0) spend them, and then even a near one is not looked
+    // for until the next second. Retried if the second turns meanwhile.
+    let spent: number | undefined | "retry" = "retry";
+    for (let attempt = 0; attempt < 3 && spent === "retry"; attempt++) {
+      const second = Math.floor(performance.now() / 1000);
+      for (let i = 0; i < 80; i++) findConnFd(far);
+      spent = findConnFd(far, findConnFd(farAccepted));
+      if (Math.floor(performance.now() / 1000) !== second) spent = "retry";
+    }
+    assert.equal(spent, undefined, "no probes left this second");
   } finally {
     for (const [c, a] of pairs) {
       c.close();
