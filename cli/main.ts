@@ -68,26 +68,29 @@ async function runDaemon(config: DaemonConfig): Promise<number> {
     log.fatal("Cannot start: {error}", { error: errorText(error) });
     return 1;
   }
-  // Before the "listening" line: a signal sent on seeing it must find its
-  // handler, not the default action (death, undrained).
   const stop = Promise.withResolvers<string>();
-  const handlers: [Deno.Signal, () => void][] = [
-    ["SIGTERM", () => stop.resolve("SIGTERM")],
-    ["SIGINT", () => stop.resolve("SIGINT")],
-    // SIGHUP would end the process at once, undrained, and systemd counts
-    // that as a clean exit (no Restart=on-failure): there is nothing to
-    // reload, so say so and go on.
-    ["SIGHUP", () =>
-      log.warning(
-        "SIGHUP ignored: Shifter has no configuration to reload; restart it to change flags",
-      )],
-  ];
-  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  let handlers: [Deno.Signal, () => void][] = [];
   try {
     const loopGuard = await createLoopGuard(
       config.listen,
       config.upstreams.map((u) => ({ hostname: u.hostname, port: u.port })),
     );
+    // Before the "listening" line, which a supervisor may act on: a signal
+    // must find its handler, not the default action (death, undrained). Not
+    // before the loop guard's lookups, though: a signal while they hang
+    // must still end the process at once.
+    handlers = [
+      ["SIGTERM", () => stop.resolve("SIGTERM")],
+      ["SIGINT", () => stop.resolve("SIGINT")],
+      // SIGHUP would end the process at once, undrained, and systemd counts
+      // that as a clean exit (no Restart=on-failure): there is nothing to
+      // reload, so say so and go on.
+      ["SIGHUP", () =>
+        log.warning(
+          "SIGHUP ignored: Shifter has no configuration to reload; restart it to change flags",
+        )],
+    ];
+    for (const [s, h] of handlers) Deno.addSignalListener(s, h);
     const server = startServer({
       listen: config.listen,
       upstreams: config.upstreams,
