@@ -123,6 +123,8 @@ export async function sniff(
   }, deadlineMs);
   let buffer = new Uint8Array(Math.min(INITIAL_BUFFER, maxBytes));
   let length = 0;
+  // Whether the request line has ended (HTTP): it is judged once it has.
+  let lineEnded = false;
   const result = (
     name: string | undefined,
     reason: string | undefined,
@@ -163,9 +165,14 @@ export async function sniff(
       if (n === 0) continue;
       const before = length;
       length += n;
-      const verdict = tls
-        ? judgeTls(buffer.subarray(0, length), maxBytes)
-        : judgeHttp(buffer, before, length, maxBytes);
+      let verdict: Verdict | undefined;
+      if (tls) {
+        verdict = judgeTls(buffer.subarray(0, length), maxBytes);
+      } else {
+        const lineJustEnded: boolean = !lineEnded && hasLf(buffer, before, length);
+        lineEnded ||= lineJustEnded;
+        verdict = judgeHttp(buffer, before, length, maxBytes, lineJustEnded);
+      }
       if (verdict !== undefined) return result(verdict.name, verdict.reason);
     }
   } finally {
@@ -203,17 +210,25 @@ function endsHead(buffer: Uint8Array, from: number, to: number): boolean {
   return false;
 }
 
+function hasLf(buffer: Uint8Array, from: number, to: number): boolean {
+  return buffer.subarray(from, to).indexOf(0x0a) >= 0;
+}
+
 function judgeHttp(
   buffer: Uint8Array,
   before: number,
   length: number,
   maxBytes: number,
+  lineJustEnded: boolean,
 ): Verdict | undefined {
-  // Re-parse only when the new bytes end the head (a blank line), or while
-  // the method (at most 32 bytes) may still be judged "not HTTP", so that a
-  // head trickled a byte or a line per read stays cheap: parsing it all
-  // again on every line would cost lines x bytes.
-  if (before > 64 && length < maxBytes && !endsHead(buffer, before, length)) {
+  // Re-parse only when the new bytes end the request line (which may show
+  // it is not HTTP) or the head (a blank line), or while the method (at
+  // most 32 bytes) may still be judged "not HTTP", so that a head trickled
+  // a byte or a line per read stays cheap: parsing it all again on every
+  // line would cost lines x bytes.
+  if (
+    before > 64 && length < maxBytes && !lineJustEnded && !endsHead(buffer, before, length)
+  ) {
     return undefined;
   }
   try {

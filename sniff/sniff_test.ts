@@ -268,3 +268,18 @@ Deno.test("sniff() finds the end of a head trickled a line per read, wherever it
   const lf = await sniff(scriptedReader([bare.subarray(0, -1), bare.subarray(-1)]), "http");
   strictEqual(lf.name, "bare.test");
 });
+
+Deno.test("sniff() judges a long first line as soon as it ends, not at the deadline", async () => {
+  // Past 64 bytes the head is parsed again only at the end of a line that
+  // matters: the request line (it may not be HTTP at all) or the head.
+  const line = encoder.encode(`HELLO ${"x".repeat(80)}\r\n`);
+  const started = performance.now();
+  const result = await sniff(
+    scriptedReader([line.subarray(0, 70), line.subarray(70)], { hang: true }),
+    "http",
+    { deadlineMs: 10_000 },
+  );
+  assert(result.reason !== "deadline passed", `judged only at the deadline`);
+  strictEqual(result.name, undefined);
+  assert(performance.now() - started < 5000);
+});
