@@ -232,13 +232,13 @@ static struct shifter_entry *shifter_oldest(struct shifter_net *sn)
 	return list_first_entry(&sn->found, struct shifter_entry, age);
 }
 
-/* Chains stay short: a namespace holds at most this many entries per bucket. */
+/* Chains stay short: a namespace holds this many entries per bucket, on average. */
 #define SHIFTER_PER_BUCKET	32
 
 /*
- * max_entries, but no more than the buckets sized when the namespace was
- * made hold at SHIFTER_PER_BUCKET each: raising the parameter at run time
- * must not turn every SYN's bucket walk under the lock into a long one.
+ * max_entries, but no more than SHIFTER_PER_BUCKET times the buckets sized
+ * when the namespace was made: raising the parameter at run time must not
+ * turn every SYN's bucket walk under the lock into a long one.
  */
 static unsigned int shifter_limit(const struct shifter_net *sn)
 {
@@ -335,9 +335,10 @@ static void shifter_record(struct shifter_net *sn,
 }
 
 /*
- * A SYN from @key that is not recorded (a port outside ports, or skip_uid's
- * socket): whatever the table holds for @key belongs to another connection,
- * over or sharing the client's port, and would only mislead a LOOKUP.
+ * A SYN from @key to a port outside ports: a connection that may be
+ * redirected but is not recorded, so whatever the table holds for @key
+ * belongs to another connection, over or sharing the client's port, and
+ * would only mislead a LOOKUP about this one.
  */
 static void shifter_drop(struct shifter_net *sn, const struct shifter_key *key)
 {
@@ -489,8 +490,14 @@ static unsigned int shifter_hook(void *priv, struct sk_buff *skb,
 		if (state->hook == NF_INET_PRE_ROUTING && state->in &&
 		    (state->in->flags & IFF_LOOPBACK))
 			return NF_ACCEPT;
-		if (!test_bit(ntohs(th->dest), shifter_port_map) ||
-		    shifter_skipped_owner(skb, state)) {
+		/*
+		 * The proxy's own connections are never redirected: one that
+		 * shares a client's port (another destination) misleads no
+		 * LOOKUP, so it leaves the client's entry alone.
+		 */
+		if (shifter_skipped_owner(skb, state))
+			return NF_ACCEPT;
+		if (!test_bit(ntohs(th->dest), shifter_port_map)) {
 			shifter_drop(sn, &key);
 			return NF_ACCEPT;
 		}

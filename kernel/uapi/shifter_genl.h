@@ -46,7 +46,7 @@
  *       SHIFTER_STATS_A_ENTRIES      u32  entries in the table now
  *       SHIFTER_STATS_A_MAX_ENTRIES  u32  entries this namespace holds: the
  *                                         max_entries parameter, at most 32
- *                                         per bucket (buckets are sized from
+ *                                         times its buckets (sized from
  *                                         max_entries when it is made)
  *       SHIFTER_STATS_A_TTL          u32  the ttl parameter, seconds
  *

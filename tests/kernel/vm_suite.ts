@@ -1091,8 +1091,23 @@ async function main(): Promise<void> {
       await vm("syn", "127.0.0.2", "443", "50103", "1");
       const next = await lookup(50103);
       assert(/^lookup OK 127\.0\.0\.2 443 /.test(next), `after the first was served: ${next}`);
+      // The proxy's own SYN (skip_uid) sharing a client's port leaves the
+      // client's entry alone: it is never redirected, so it misleads no one.
+      setParam("skip_uid", "4242");
+      let proxyShared: string;
+      try {
+        await vm("syn", "127.0.0.1", "80", "50104", "1");
+        await must("vmtool", "-n", ns, "-u", "4242", "syn", "127.0.0.2", "3128", "50104", "1");
+        proxyShared = await lookup(50104);
+      } finally {
+        setParam("skip_uid", "-1");
+      }
+      assert(
+        /^lookup OK 127\.0\.0\.1 80 /.test(proxyShared),
+        `after the proxy's SYN: ${proxyShared}`,
+      );
       return "reuse for port 8080: ENOENT; two pending destinations: ENOENT; " +
-        "retransmitted SYN and reuse after a lookup: answered";
+        "retransmitted SYN, reuse after a lookup and the proxy sharing the port: answered";
     } finally {
       await must("ip", "netns", "del", "shreuse");
     }
