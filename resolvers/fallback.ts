@@ -35,6 +35,7 @@ function isIoFailure(error: unknown): error is ResolveError {
  *
  * @param first The preferred resolver.
  * @param second Asked for the connections `first` has no entry for.
+ * @param options The clock, for tests.
  * @returns A resolver named `first+second` that closes both.
  *
  * @example
@@ -46,24 +47,36 @@ function isIoFailure(error: unknown): error is ResolveError {
  * resolver.name; // "sockopt+local"
  * ```
  */
-export function withFallback(first: Resolver, second: Resolver): Resolver {
-  // Whether the first resolver's last answer was an I/O failure: only the
-  // first of a run is logged, and the run's end.
+export function withFallback(
+  first: Resolver,
+  second: Resolver,
+  options: { now?: () => number } = {},
+): Resolver {
+  const now = options.now ?? performance.now.bind(performance);
+  // Whether the first resolver's last answer was an I/O failure. The first
+  // of a run is logged, and the run's end, but a run at most once a minute:
+  // failures that come and go must not log a pair of lines a connection.
   let failing = false;
+  let logged = false; // this run was
+  let loggedAt = -Infinity;
   const recovered = () => {
     if (failing) {
       failing = false;
-      log.info("Resolver {first} answers again", { first: first.name });
+      if (logged) log.info("Resolver {first} answers again", { first: first.name });
     }
   };
   const askSecond = (accepted: AcceptedConnection, error: unknown) => {
     if (!isIoFailure(error)) recovered(); // a miss is an answer too
     else if (!failing) {
       failing = true;
-      log.warning(
-        "Resolver {first} failed ({error}); asking {second} until it answers again",
-        { first: first.name, second: second.name, error: error.message },
-      );
+      logged = now() - loggedAt >= 60_000;
+      if (logged) {
+        loggedAt = now();
+        log.warning(
+          "Resolver {first} failed ({error}); asking {second} until it answers again",
+          { first: first.name, second: second.name, error: error.message },
+        );
+      }
     }
     return second.resolve(accepted);
   };

@@ -53,7 +53,7 @@ Deno.test("withFallback() asks the second resolver only on a miss, sync or async
   assert.equal(second.asked, 2);
 });
 
-Deno.test("withFallback() asks the second resolver on an I/O failure too, and logs a run of them once", async () => {
+Deno.test("withFallback() asks the second resolver on an I/O failure too, and logs a run of them once a minute at most", async () => {
   let out = "";
   await setupLogging("json", "info", {
     write: (p) => {
@@ -61,22 +61,29 @@ Deno.test("withFallback() asks the second resolver on an I/O failure too, and lo
       return Promise.resolve(p.length);
     },
   });
+  let clock = 0;
   let script: (() => Destination)[] = [];
   const first = scripted("netlink", () => script.shift()!());
   const second = scripted("sockopt", () => THERE);
-  const both = withFallback(first, second);
+  const both = withFallback(first, second, { now: () => clock });
   const timeout = () => {
     throw new ResolveError("lookup timed out", "EIO");
   };
   try {
-    script = [timeout, timeout, miss, () => HERE, timeout];
-    for (const want of [THERE, THERE, THERE, HERE, THERE]) {
+    // A run of two failures; a miss ends it; a success; a second run within
+    // the minute (not logged, nor its end); a third a minute after the first.
+    script = [timeout, timeout, miss, () => HERE, timeout, () => HERE];
+    for (const want of [THERE, THERE, THERE, HERE, THERE, HERE]) {
       assert.deepEqual(await both.resolve(accepted), want);
+      clock += 1000;
     }
+    clock = 61_000;
+    script = [timeout];
+    assert.deepEqual(await both.resolve(accepted), THERE);
   } finally {
     await closeLogging();
   }
-  assert.equal(second.asked, 4);
+  assert.equal(second.asked, 5);
   const lines = out.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l).message);
   assert.deepEqual(lines, [
     "Resolver netlink failed (lookup timed out); asking sockopt until it answers again",
