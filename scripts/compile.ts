@@ -48,12 +48,14 @@ if (!haveShim) {
 }
 
 // deno compile will not overwrite a file it did not write (such as an
-// earlier self-extracting build): start from none.
-await Deno.remove(`${dist}/shifter`).catch((error) => {
+// earlier self-extracting build): it writes a new name, which replaces the
+// old build only once it succeeded, so a failed build leaves that in place.
+const fresh = `${dist}/shifter.new`;
+await Deno.remove(fresh).catch((error) => {
   if (!(error instanceof Deno.errors.NotFound)) throw error;
 });
 const compiled = await new Deno.Command(deno, {
-  args: ["compile", ...PERMISSIONS, "-o", `${dist}/shifter`, `${root}mod.ts`],
+  args: ["compile", ...PERMISSIONS, "-o", fresh, `${root}mod.ts`],
   cwd: root,
   env: { NO_COLOR: "1" },
   stdout: "piped",
@@ -62,6 +64,7 @@ const compiled = await new Deno.Command(deno, {
 const compileLog = new TextDecoder().decode(compiled.stdout) +
   new TextDecoder().decode(compiled.stderr);
 if (compiled.success) {
+  await Deno.rename(fresh, `${dist}/shifter`);
   if (haveShim) await Deno.copyFile(shim, `${dist}/libshifter_nl.so`);
   console.log(
     `compile: dist/shifter (deno compile)${haveShim ? " and dist/libshifter_nl.so beside it" : ""}`,
@@ -139,7 +142,7 @@ exit 127
   // fixed width so that writing it does not move the payload.
   const width = template.length - "@OFFSET@".length + 10;
   const header = template.replace("@OFFSET@", String(width + 1).padStart(10, "0"));
-  const out = await Deno.open(`${dist}/shifter`, {
+  const out = await Deno.open(fresh, {
     write: true,
     create: true,
     truncate: true,
@@ -150,7 +153,8 @@ exit 127
     off += await out.write(payload.subarray(off));
   }
   out.close();
-  await Deno.chmod(`${dist}/shifter`, 0o755);
+  await Deno.chmod(fresh, 0o755);
+  await Deno.rename(fresh, `${dist}/shifter`);
   console.log(
     `compile: dist/shifter (self-extracting, ${(payload.length / 1048576).toFixed(1)} MiB)`,
   );
