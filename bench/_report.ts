@@ -67,9 +67,30 @@ export function medians(
 }
 
 /**
- * Adds the latency each redirector adds over the direct path: its RTT
- * percentile minus the direct one (a difference of percentiles, not a
- * percentile of differences).
+ * Adds to one round's samples the latency each redirector added over the
+ * direct path in that round: its RTT percentile minus the direct one (a
+ * difference of percentiles, not a percentile of differences). Taken per
+ * round and then the median, rather than as a difference of medians from
+ * different rounds.
+ *
+ * @param round The samples of one round, by path.
+ */
+export function addedOverDirect(round: Partial<Record<PathName, Sample>>): void {
+  const d = round.direct;
+  if (!d) return;
+  for (const [p, m] of Object.entries(round)) {
+    if (p === "direct" || !m) continue;
+    for (const q of ["p50", "p99"]) {
+      const v = m[`rtt_${q}_us`];
+      const base = d[`rtt_${q}_us`];
+      if (v !== undefined && base !== undefined) m[`added_${q}_us`] = v - base;
+    }
+  }
+}
+
+/**
+ * The added latency from the medians, for results measured before it was
+ * taken per round ({@linkcode addedOverDirect}): kept where present.
  */
 function withAdded(
   med: Partial<Record<PathName, Sample>>,
@@ -82,7 +103,7 @@ function withAdded(
       for (const q of ["p50", "p99"]) {
         const v = m[`rtt_${q}_us`];
         const base = d[`rtt_${q}_us`];
-        if (v !== undefined && base !== undefined) x[`added_${q}_us`] = v - base;
+        if (v !== undefined && base !== undefined) x[`added_${q}_us`] ??= v - base;
       }
     }
     out[p as PathName] = x;
@@ -181,10 +202,21 @@ export function spread(samples: Partial<Record<PathName, Sample[]>>): string[] {
  * redsocks measured in the same run.
  *
  * @param med per-path medians
+ * @param counts rounds each path completed
+ * @param rounds rounds asked for: with fewer for Shifter or redsocks, every
+ *   line is `n/a`
  * @returns one line per target, each `PASS`, `FAIL` or `n/a`
  */
-export function targets(med: Partial<Record<PathName, Sample>>): string[] {
+export function targets(
+  med: Partial<Record<PathName, Sample>>,
+  counts?: Partial<Record<PathName, number>>,
+  rounds?: number,
+): string[] {
   med = withAdded(med);
+  // Medians of fewer rounds than asked for (a round failed) decide nothing.
+  const short = counts === undefined || rounds === undefined
+    ? []
+    : (["shifter", "redsocks"] as const).filter((p) => (counts[p] ?? 0) < rounds);
   const s = med.shifter;
   const r = med.redsocks;
   const checks: [string, number | undefined, (v: number) => boolean, string][] = [];
@@ -241,6 +273,10 @@ export function targets(med: Partial<Record<PathName, Sample>>): string[] {
   return checks.map(([name, v, ok, unit]) =>
     v === undefined || !Number.isFinite(v)
       ? `n/a   ${name}`
+      : short.length > 0
+      ? `n/a   ${name}: ${v.toFixed(2)}${unit}, but ${
+        short.map((p) => `${p} completed ${counts?.[p] ?? 0} of ${rounds} rounds`).join(", ")
+      }`
       : `${ok(v) ? "PASS" : "FAIL"}  ${name}: ${v.toFixed(2)}${unit}`
   );
 }
@@ -268,14 +304,33 @@ export function firstRuns(med: Partial<Record<PathName, Sample>>): string {
 }
 
 /**
- * `a[key] / b[key]`, or `undefined` without both. A ratio to a figure at or
- * below zero says nothing (redsocks's added p99 is a difference of two p99s,
- * and the noise can make it negative): `undefined` too.
+ * `a[key] / b[key]`, or `undefined` without both. A ratio with a figure at
+ * or below zero on either side says nothing (an added p99 is a difference
+ * of two p99s, and the noise can make either negative): `undefined` too,
+ * never a PASS.
  */
 function over(a: Sample | undefined, b: Sample | undefined, key: string): number | undefined {
   const x = a?.[key];
   const y = b?.[key];
-  return x !== undefined && y !== undefined && y > 0 ? x / y : undefined;
+  return x !== undefined && y !== undefined && x > 0 && y > 0 ? x / y : undefined;
+}
+
+/**
+ * The redirectors' CPU in the 2 s after the short connections, which the
+ * per-1000 figure leaves out (its window closes when the load generator
+ * exits): for the record.
+ *
+ * @param med per-path medians
+ * @returns one `info` line
+ */
+export function settled(med: Partial<Record<PathName, Sample>>): string {
+  const part = (p: PathName) => {
+    const v = med[p]?.cpu_ms_settle;
+    return `${p} ${v === undefined ? "-" : `${v.toFixed(0)} ms`}`;
+  };
+  return `info  CPU in the 2 s after the connections (not in CPU/1000 conns): ${part("shifter")}, ${
+    part("redsocks")
+  }`;
 }
 
 function fmtRatio(v: number | undefined): string {

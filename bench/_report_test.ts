@@ -1,6 +1,15 @@
 // Needs --allow-read (as `deno task test` gives -A): _paths.ts reads deno.json when loaded.
 import assert from "node:assert/strict";
-import { firstRuns, latestJson, medians, type Sample, table, targets } from "./_report.ts";
+import {
+  addedOverDirect,
+  firstRuns,
+  latestJson,
+  medians,
+  type Sample,
+  settled,
+  table,
+  targets,
+} from "./_report.ts";
 
 function paths(shifter: Sample, redsocks: Sample, direct: Sample = {}) {
   return { shifter, redsocks, direct };
@@ -90,4 +99,49 @@ Deno.test("the table has a row per figure and latest.json only the measured keys
       direct: { rtt_p50_us: 75 },
     },
   });
+});
+
+Deno.test("an added p99 at or below zero on Shifter's side is n/a, never a PASS", () => {
+  // Run 31 printed "PASS added p99 over direct <= 1.3x redsocks's: -0.08x".
+  const lines = targets(paths(
+    { rtt_p99_us: 168.5 },
+    { rtt_p99_us: 200.0 },
+    { rtt_p99_us: 170.9 },
+  ));
+  assert.ok(lines.includes("n/a   added p99 over direct <= 1.3x redsocks's"), lines.join("\n"));
+});
+
+Deno.test("added latency is taken per round, then the median", () => {
+  const rounds = [
+    { shifter: { rtt_p99_us: 168.5 }, direct: { rtt_p99_us: 158.0 } },
+    { shifter: { rtt_p99_us: 254.8 }, direct: { rtt_p99_us: 179.7 } },
+    { shifter: { rtt_p99_us: 156.4 }, direct: { rtt_p99_us: 170.9 } },
+  ];
+  for (const r of rounds) addedOverDirect(r);
+  const med = medians({
+    shifter: rounds.map((r) => r.shifter),
+    direct: rounds.map((r) => r.direct),
+  });
+  // 10.5, 75.1, -14.5: median 10.5 (the difference of medians was -2.4).
+  assert.equal(med.shifter?.added_p99_us, 10.5);
+});
+
+Deno.test("targets are n/a when Shifter or redsocks completed fewer rounds", () => {
+  const med = paths({ cpu_ms_per_1000_conns: 250 }, { cpu_ms_per_1000_conns: 240 }, {});
+  const lines = targets(med, { shifter: 2, redsocks: 3, direct: 3 }, 3);
+  assert.ok(
+    lines.includes(
+      "n/a   CPU/1000 conns <= 1.3x redsocks: 1.04x, but shifter completed 2 of 3 rounds",
+    ),
+    lines.join("\n"),
+  );
+  assert.ok(targets(med, { shifter: 3, redsocks: 3 }, 3).some((l) => l.startsWith("PASS")));
+});
+
+Deno.test("the settle line reports each redirector's CPU after the connections", () => {
+  const med = paths({ cpu_ms_settle: 42 }, { cpu_ms_settle: 0 }, {});
+  assert.equal(
+    settled(med),
+    "info  CPU in the 2 s after the connections (not in CPU/1000 conns): shifter 42 ms, redsocks 0 ms",
+  );
 });

@@ -26,11 +26,13 @@ import {
   type UpstreamKind,
 } from "./_paths.ts";
 import {
+  addedOverDirect,
   firstRuns,
   latestJson,
   median,
   medians,
   type Sample,
+  settled,
   spread,
   table,
   targets,
@@ -265,7 +267,12 @@ async function measure(ctx: RunContext, path: PathName): Promise<Sample> {
   }
 
   if (svc) {
+    // The CPU window above closes when the load generator exits; whatever
+    // the redirector does after (closing up, collecting, Shifter's memory
+    // reclaim) is measured here, and reported beside the figure.
+    const c0 = await cpu();
     await sleep(2000);
+    s.cpu_ms_settle = (await cpu() - c0) * 1000;
     s.rss_after_load_kib = await svc.rssKib();
   }
   return s;
@@ -301,6 +308,7 @@ async function runUpstream(
   for (let round = 0; round < opts.rounds; round++) {
     // Rotate the order every round so no path always runs first or last.
     const order = opts.paths.map((_, i) => opts.paths[(i + round) % opts.paths.length]!);
+    const thisRound: Partial<Record<PathName, Sample>> = {};
     for (const path of order) {
       if (interrupted) throw new Error("Benchmark interrupted");
       if ((failures.get(path) ?? 0) >= 2) continue;
@@ -308,6 +316,7 @@ async function runUpstream(
       try {
         const s = await measure(ctx, path);
         (samples[path] ??= []).push(s);
+        thisRound[path] = s;
         log(
           `${kind} round ${round + 1} ${path}: ${((performance.now() - t0) / 1000).toFixed(1)} s ${
             JSON.stringify(s)
@@ -320,8 +329,20 @@ async function runUpstream(
         log(`${kind} round ${round + 1} ${path}: failed (${n}/2): ${err}`);
       }
     }
+    addedOverDirect(thisRound);
   }
   return samples;
+}
+
+/** How many rounds each path completed. */
+function countsOf(samples: Partial<Record<PathName, Sample[]>>): Partial<Record<PathName, number>> {
+  return Object.fromEntries(Object.entries(samples).map(([p, l]) => [p, l?.length ?? 0]));
+}
+
+/** `" (shifter 2 of them)"` for paths that completed fewer rounds, else `""`. */
+function roundsShort(samples: Partial<Record<PathName, Sample[]>>, rounds: number): string {
+  const short = Object.entries(countsOf(samples)).filter(([, n]) => n < rounds);
+  return short.length === 0 ? "" : ` (${short.map(([p, n]) => `${p} ${n}`).join(", ")} of them)`;
 }
 
 /**
@@ -456,14 +477,21 @@ async function main(args: string[]): Promise<number> {
       );
       const flags = SHIFTER_V8_FLAGS.length ? ` (${SHIFTER_V8_FLAGS.join(" ")})` : "";
       const section =
-        `\nUpstream: ${upstream}; shifter ${commit}${flags}; medians of ${opts.rounds} rounds; ` +
+        `\nUpstream: ${upstream}; shifter ${commit}${flags}; medians of ${opts.rounds} rounds${
+          roundsShort(samples, opts.rounds)
+        }; ` +
         `${opts.bytes / GIB} GiB transfers, ${opts.conns} conns at ${opts.concurrency}, ` +
         `${opts.tunnels} idle tunnels, ${opts.rtts} round trips; ` +
         `others' CPU use before each path: median ${busy}%\n\n` +
         table(med) + "\n\nEach round (the order they ran):\n" +
         spread(samples).map((l) => `  ${l}`).join("\n") +
         "\n\nTargets (shifter vs redsocks):\n" +
-        [...targets(med), await pipeToCheck(), firstRuns(med)].map((l) => `  ${l}`).join(
+        [
+          ...targets(med, countsOf(samples), opts.rounds),
+          await pipeToCheck(),
+          firstRuns(med),
+          settled(med),
+        ].map((l) => `  ${l}`).join(
           "\n",
         ) + "\n";
       console.log(section);
