@@ -27,7 +27,7 @@ export const VERSION: string = denoJson.version;
 export interface DaemonConfig {
   /** @default {[0.0.0.0:3130]} */
   listen: HostPort[];
-  /** @default {[http://127.0.0.1:3128]} */
+  /** @default {$SHIFTER_UPSTREAM's URLs, else [http://127.0.0.1:3128]} */
   upstreams: Upstream[];
   /** `auto`, a built-in name, or a plugin path. @default {"auto"} */
   resolver: string;
@@ -136,7 +136,7 @@ function buildProgram() {
     )
     .option(
       "--resolver <name|path>",
-      `how original destinations are found: ${AUTO} (netlink if the kernel module answers, with sockopt for connections it did not record; else sockopt), ${
+      `how original destinations are found: ${AUTO} (netlink if the kernel module answers, with sockopt for connections it has no entry for or when a lookup fails; else sockopt), ${
         BUILTIN_RESOLVERS.map((r) => r.name).join(", ")
       }, or a path to a plugin module`,
       AUTO,

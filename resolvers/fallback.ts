@@ -4,7 +4,8 @@
  * was loaded with (`ports=`, default 80 and 443), and nothing while it is
  * unloaded; conntrack knows every redirected connection. A miss (`ENOENT`)
  * falls through, and so does an I/O failure (`EIO`: a netlink timeout or a
- * garbled reply), logged once per run of them, since the second resolver
+ * garbled reply; the start of a run of them logged at most once a minute,
+ * and its end only then), since the second resolver
  * may still know; any other failure of the first resolver (a refusal such
  * as `EPERM`, a plugin's own error) is reported as it is.
  *
@@ -31,10 +32,10 @@ function isIoFailure(error: unknown): error is ResolveError {
 }
 
 /**
- * Ask `first`; on a miss, ask `second`.
+ * Ask `first`; on a miss (`ENOENT`) or an I/O failure (`EIO`), ask `second`.
  *
  * @param first The preferred resolver.
- * @param second Asked for the connections `first` has no entry for.
+ * @param second Asked for the connections `first` has no entry for, or cannot answer.
  * @param options The clock, for tests.
  * @returns A resolver named `first+second` that closes both.
  *

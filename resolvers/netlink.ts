@@ -219,11 +219,11 @@ export interface ShifterKernelStats {
   misses: bigint;
   /** Entries dropped after `ttl`. */
   expired: bigint;
-  /** Oldest entries dropped at `max_entries`. */
+  /** Entries dropped at the table's limit (closing ones first, then the oldest). */
   evicted: bigint;
   /** Entries in the table now. */
   entries: bigint;
-  /** The module's `max_entries` parameter. */
+  /** The entries this namespace holds: `max_entries`, at most 32 times its buckets. */
   maxEntries: bigint;
   /** The module's `ttl` parameter, in seconds. */
   ttl: bigint;
@@ -355,8 +355,8 @@ export class ShifterNetlink {
   /**
    * The module's counters for this network namespace.
    *
-   * @returns recorded, lookups, hits, misses, expired, evicted, entries and
-   * the `max_entries`/`ttl` parameters.
+   * @returns recorded, lookups, hits, misses, expired, evicted, entries, the
+   * limit in force (`max_entries`, at most 32 times the buckets) and `ttl`.
    * @throws {ShifterNetlinkError} `EPERM` without CAP_NET_ADMIN.
    */
   stats(): ShifterKernelStats {
@@ -588,7 +588,7 @@ export function kernelStatsCommand(): Promise<number> {
 }
 
 /**
- * `shifter kernel-dump` (if wired): print the module's table, one
+ * `shifter kernel-dump`: print the module's table, one
  * `CLIENT -> DEST age_ms` line per entry.
  *
  * @returns The exit code: 0, or 1 when the module cannot be asked.

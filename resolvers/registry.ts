@@ -45,7 +45,8 @@ export const BUILTIN_RESOLVERS: readonly BuiltinResolver[] = [
 
 /**
  * The `--resolver` value that picks netlink when the module answers (with
- * sockopt for the connections it did not record), else sockopt.
+ * sockopt for the connections it has no entry for, or when a lookup fails),
+ * else sockopt.
  */
 export const AUTO = "auto";
 
@@ -83,7 +84,7 @@ export async function openResolver(
       return await sockopt!.create(options);
     }
     log.info(
-      "Resolver auto: using netlink (the Shifter kernel module answers), and sockopt for connections it did not record (ports outside its ports= list)",
+      "Resolver auto: using netlink (the Shifter kernel module answers), and sockopt for connections it has no entry for (ports outside its ports= list) or when a lookup fails",
     );
     try {
       return withFallback(primary, await sockopt!.create(options));

@@ -73,7 +73,8 @@ export interface ResolverOptions {
  * What a plugin module exports, either as `default` or as `createResolver`.
  *
  * The factory may throw (or reject) with a clear message when the resolver
- * cannot work on this machine; `auto` then tries the next one.
+ * cannot work on this machine: Shifter then stops with that message (only
+ * `auto`, for its netlink built-in, goes on with sockopt instead).
  *
  * @example A plugin module
  * ```ts ignore

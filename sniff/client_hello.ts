@@ -13,7 +13,7 @@ export const DEFAULT_MAX_CLIENT_HELLO = 65536;
 
 /**
  * Records a ClientHello may span. Real clients send one or two; any split
- * is legal and parsed, but the headers are walked again on every read, so
+ * up to this is parsed, but the headers are walked again on every read, so
  * a hello cut into 1-byte records (10 900 of them for 64 KiB) would cost
  * records squared: 1024 bounds that to a few ms.
  */
@@ -81,7 +81,7 @@ export interface ClientHello {
  * Parse the TLS records at the start of a stream as a ClientHello and take
  * its `server_name`.
  *
- * The handshake message may be split across any number of records (each at
+ * The handshake message may be split across up to 1024 records (each at
  * most 2^14 bytes) and those across any number of reads: call again with more
  * bytes on `need-more`. Unknown extensions (GREASE values, ECH `0xfe0d`) are
  * skipped; with ECH the outer, public name is what is seen. A `server_name`
@@ -95,8 +95,8 @@ export interface ClientHello {
  * @param bytes The first bytes the client sent.
  * @param options Size cap.
  * @returns `{ kind: "need-more" }` or the parsed ClientHello.
- * @throws {ClientHelloError} when the bytes are not TLS, are malformed, or
- *   declare a ClientHello over `maxLength`.
+ * @throws {ClientHelloError} when the bytes are not TLS, are malformed,
+ *   declare a ClientHello over `maxLength`, or span more than 1024 records.
  *
  * @example Read the name from a ClientHello
  * ```ts
