@@ -15,6 +15,52 @@ async function shifter(...args: string[]) {
   };
 }
 
+/** A free loopback port (released again: the daemon binds it). */
+function freePort(): number {
+  using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  return l.addr.port;
+}
+
+/**
+ * The daemon on `port` with `args`, its stderr read on demand. A daemon that
+ * never logs what is awaited is killed after 20 s: the reads end, not the
+ * test run.
+ */
+function daemon(port: number, ...args: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MOD, "--listen", `127.0.0.1:${port}`, ...args],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const dec = new TextDecoder();
+  const reader = child.stderr.getReader();
+  const guard = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  const d = {
+    child,
+    log: "",
+    /** Read until the log holds `text`, or to the end. */
+    async readUntil(text: string): Promise<void> {
+      while (!d.log.includes(text)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        d.log += dec.decode(value);
+      }
+    },
+    /** Read to the end, then the exit status. */
+    async end(): Promise<Deno.CommandStatus> {
+      try {
+        await d.readUntil("\u0000");
+      } finally {
+        clearTimeout(guard);
+        reader.releaseLock();
+      }
+      return await child.status;
+    },
+  };
+  return d;
+}
+
 Deno.test("shifter exits 2 with one line on a bad flag", async () => {
   const r = await shifter("--listen", "banana");
   assert.equal(r.code, 2);
@@ -74,81 +120,39 @@ Deno.test("shifter stops cleanly when its resolver fails to close", async () => 
     plugin,
     `export default () => ({ name: "stubborn", resolve: () => { throw new Error("unused"); }, close: () => { throw new Error("handle stuck"); } });`,
   );
-  const port = (() => {
-    using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    return l.addr.port;
-  })();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MOD, "--listen", `127.0.0.1:${port}`, "--resolver", plugin],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let log = "";
-  const dec = new TextDecoder();
-  const reader = child.stderr.getReader();
-  // A daemon that never logs what is awaited ends the reads, not the test run.
-  const guard = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  const d = daemon(freePort(), "--resolver", plugin);
+  let status: Deno.CommandStatus;
   try {
-    while (!log.includes("listening on")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      log += dec.decode(value);
-    }
-    child.kill("SIGTERM");
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      log += dec.decode(value);
-    }
+    await d.readUntil("listening on");
+    d.child.kill("SIGTERM");
   } finally {
-    clearTimeout(guard);
-    reader.releaseLock();
+    status = await d.end();
     await Deno.remove(plugin);
   }
-  const { code } = await child.status;
+  const { code } = status;
+  const log = d.log;
   assert.equal(code, 0, log);
   assert.match(log, /Resolver stubborn did not close cleanly: handle stuck/);
   assert.match(log, /Stopped/);
 });
 
 Deno.test("shifter ignores SIGHUP with a warning, keeps serving, and still drains on SIGTERM", async () => {
-  const port = (() => {
-    using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    return l.addr.port;
-  })();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MOD, "--listen", `127.0.0.1:${port}`, "--resolver", "local"],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let log = "";
-  const dec = new TextDecoder();
-  const reader = child.stderr.getReader();
-  // A daemon that never logs what is awaited ends the reads, not the test run.
-  const guard = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  const readUntil = async (text: string) => {
-    while (!log.includes(text)) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      log += dec.decode(value);
-    }
-  };
+  const port = freePort();
+  const d = daemon(port, "--resolver", "local");
+  let status: Deno.CommandStatus;
   try {
-    await readUntil("listening on");
-    child.kill("SIGHUP");
-    await readUntil("SIGHUP ignored");
+    await d.readUntil("listening on");
+    d.child.kill("SIGHUP");
+    await d.readUntil("SIGHUP ignored");
     // Still accepting after it.
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     conn.close();
-    child.kill("SIGTERM");
-    await readUntil("\u0000"); // to the end
+    d.child.kill("SIGTERM");
   } finally {
-    clearTimeout(guard);
-    reader.releaseLock();
+    status = await d.end();
   }
-  const { code, signal } = await child.status;
+  const { code, signal } = status;
+  const log = d.log;
   assert.equal(signal, null, log);
   assert.equal(code, 0, log);
   assert.match(log, /SIGHUP ignored: Shifter has no configuration to reload/);
