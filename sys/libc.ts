@@ -11,6 +11,16 @@
  * @module
  */
 
+// getsockname() and getpeername() have the same signature.
+const SOCKADDR_OF = {
+  parameters: [
+    "i32", // int sockfd
+    "buffer", // struct sockaddr *addr
+    "buffer", // socklen_t *addrlen
+  ],
+  result: "i32", // int: 0 or -1 with errno
+} as const;
+
 const symbols = {
   getsockopt: {
     parameters: [
@@ -22,22 +32,8 @@ const symbols = {
     ],
     result: "i32", // int: 0 or -1 with errno
   },
-  getsockname: {
-    parameters: [
-      "i32", // int sockfd
-      "buffer", // struct sockaddr *addr
-      "buffer", // socklen_t *addrlen
-    ],
-    result: "i32", // int: 0 or -1 with errno
-  },
-  getpeername: {
-    parameters: [
-      "i32", // int sockfd
-      "buffer", // struct sockaddr *addr
-      "buffer", // socklen_t *addrlen
-    ],
-    result: "i32", // int: 0 or -1 with errno
-  },
+  getsockname: SOCKADDR_OF,
+  getpeername: SOCKADDR_OF,
   connect: {
     parameters: [
       "i32", // int sockfd
@@ -95,6 +91,11 @@ function errno(): number {
 // The socklen_t of getsockopt and friends, shared: calls are synchronous.
 const optlen = new Uint32Array(1);
 
+// What such a call wrote (`optlen`) when it returned 0, else `-errno`.
+function lengthOrErrno(rc: number): number {
+  return rc === 0 ? optlen[0]! : -errno();
+}
+
 /**
  * `getsockopt(2)` into `out`.
  *
@@ -111,8 +112,7 @@ export function getsockopt(
   out: Uint8Array<ArrayBuffer>,
 ): number {
   optlen[0] = out.byteLength;
-  const rc = load().getsockopt(fd, level, name, out, optlen);
-  return rc === 0 ? optlen[0]! : -errno();
+  return lengthOrErrno(load().getsockopt(fd, level, name, out, optlen));
 }
 
 /**
@@ -125,8 +125,7 @@ export function getsockopt(
  */
 export function getsockname(fd: number, out: Uint8Array<ArrayBuffer>): number {
   optlen[0] = out.byteLength;
-  const rc = load().getsockname(fd, out, optlen);
-  return rc === 0 ? optlen[0]! : -errno();
+  return lengthOrErrno(load().getsockname(fd, out, optlen));
 }
 
 /**
@@ -138,8 +137,7 @@ export function getsockname(fd: number, out: Uint8Array<ArrayBuffer>): number {
  */
 export function getpeername(fd: number, out: Uint8Array<ArrayBuffer>): number {
   optlen[0] = out.byteLength;
-  const rc = load().getpeername(fd, out, optlen);
-  return rc === 0 ? optlen[0]! : -errno();
+  return lengthOrErrno(load().getpeername(fd, out, optlen));
 }
 
 // struct sockaddr { sa_family_t sa_family = AF_UNSPEC; ... }
