@@ -334,6 +334,18 @@ static void shifter_record(struct shifter_net *sn,
 	schedule_delayed_work(&sn->gc, SHIFTER_GC_INTERVAL);
 }
 
+/* Whether @key has an entry, without the lock: look before taking it. */
+static bool shifter_present(struct shifter_net *sn,
+			    const struct shifter_key *key)
+{
+	bool found;
+
+	rcu_read_lock();
+	found = shifter_find(sn, key);
+	rcu_read_unlock();
+	return found;
+}
+
 /*
  * A SYN from @key to a port outside ports: a connection that may be
  * redirected but is not recorded, so whatever the table holds for @key
@@ -343,14 +355,8 @@ static void shifter_record(struct shifter_net *sn,
 static void shifter_drop(struct shifter_net *sn, const struct shifter_key *key)
 {
 	struct shifter_entry *e;
-	bool found;
 
-	if (!READ_ONCE(sn->count))
-		return;
-	rcu_read_lock();
-	found = shifter_find(sn, key);
-	rcu_read_unlock();
-	if (!found)
+	if (!READ_ONCE(sn->count) || !shifter_present(sn, key))
 		return;
 
 	spin_lock_bh(&sn->lock);
@@ -366,13 +372,9 @@ static void shifter_forget(struct shifter_net *sn,
 			   bool rst)
 {
 	struct shifter_entry *e;
-	bool found;
 
 	/* Most FINs belong to connections we never recorded: look first. */
-	rcu_read_lock();
-	found = shifter_find(sn, key);
-	rcu_read_unlock();
-	if (!found)
+	if (!shifter_present(sn, key))
 		return;
 
 	spin_lock_bh(&sn->lock);
