@@ -476,6 +476,31 @@ function setParam(name: string, value: string): void {
   Deno.writeTextFileSync(`${PARAMS}/${name}`, value);
 }
 
+/**
+ * Run `fn` with the path (for `vmtool -n`) of a new network namespace
+ * `name` whose lo is up, and delete it afterwards. With `maxEntries` the
+ * namespace is made while max_entries has that value, which sizes its
+ * buckets (max_entries / 2, at least 64) for its whole life.
+ */
+async function inScratchNetns<T>(
+  name: string,
+  fn: (ns: string) => Promise<T>,
+  maxEntries?: string,
+): Promise<T> {
+  if (maxEntries !== undefined) setParam("max_entries", maxEntries);
+  try {
+    await must("ip", "netns", "add", name);
+  } finally {
+    if (maxEntries !== undefined) setParam("max_entries", "65536");
+  }
+  try {
+    await must("ip", "-n", name, "link", "set", "lo", "up");
+    return await fn(`/run/netns/${name}`);
+  } finally {
+    await must("ip", "netns", "del", name);
+  }
+}
+
 async function main(): Promise<void> {
   const bootStart = performance.now();
   await check("module_loads", async () => {
@@ -972,72 +997,56 @@ async function main(): Promise<void> {
       `expired=${s.expired} evicted=${s.evicted} entries=${s.entries}`;
   });
 
-  await check("dump_whole_table_under_churn", async () => {
+  await check("dump_whole_table_under_churn", () =>
     // A namespace made while max_entries is 128 has 64 buckets: 1000 entries
     // that stay make chains of about 16, and every message of a dump ends
     // inside or after one. Meanwhile a loop re-sends SYNs from 300 other
     // ports, each one taking its entry out and putting it back at the head
     // of its bucket. Every dump must hold each of the 1000 exactly once.
-    const ns = "/run/netns/shdump";
-    setParam("max_entries", "128");
-    try {
-      await must("ip", "netns", "add", "shdump");
-    } finally {
-      setParam("max_entries", "65536");
-    }
-    let churn: Deno.ChildProcess | undefined;
-    const recorded = async () =>
-      /recorded=(\d+)/.exec(await must("vmtool", "-n", ns, "stats"))?.[1];
-    try {
-      await must("ip", "-n", "shdump", "link", "set", "lo", "up");
-      await must("vmtool", "-n", ns, "syn", "127.0.0.1", "443", "50000", "1000");
-      churn = new Deno.Command("sh", {
-        args: ["-c", `while :; do vmtool -n ${ns} syn 127.0.0.1 80 60000 300 || exit 1; done`],
-        stdout: "null",
-        stderr: "null",
-      }).spawn();
-      const r0 = Number(await recorded());
-      let sizes = "";
-      for (let d = 1; d <= 20; d++) {
-        const out = await must("vmtool", "-n", ns, "dump");
-        const keys = new Set<string>();
-        let stable = 0;
-        for (const line of out.split("\n")) {
-          const [word, src, sport, , dport] = line.split(" ");
-          if (word !== "entry") continue;
-          const key = `${src}:${sport}`;
-          assert(!keys.has(key), `dump ${d} holds ${key} twice`);
-          keys.add(key);
-          if (dport === "443") stable++;
-        }
-        assert(stable === 1000, `dump ${d} holds ${stable} of the 1000 entries that stay`);
-        if (d <= 3 || d === 20) sizes += `${keys.size} `;
-      }
-      const resent = Number(await recorded()) - r0;
-      assert(resent > 600, `only ${resent} SYNs re-sent during the dumps`);
-      return `64 buckets, 20 dumps (sizes ${sizes.trim()}) while ${resent} SYNs were re-sent: ` +
-        "each held the 1000 once, no duplicates";
-    } finally {
+    inScratchNetns("shdump", async (ns) => {
+      let churn: Deno.ChildProcess | undefined;
+      const recorded = async () =>
+        /recorded=(\d+)/.exec(await must("vmtool", "-n", ns, "stats"))?.[1];
       try {
-        churn?.kill();
-      } catch { /* ended */ }
-      await churn?.status;
-      await must("ip", "netns", "del", "shdump");
-    }
-  });
+        await must("vmtool", "-n", ns, "syn", "127.0.0.1", "443", "50000", "1000");
+        churn = new Deno.Command("sh", {
+          args: ["-c", `while :; do vmtool -n ${ns} syn 127.0.0.1 80 60000 300 || exit 1; done`],
+          stdout: "null",
+          stderr: "null",
+        }).spawn();
+        const r0 = Number(await recorded());
+        let sizes = "";
+        for (let d = 1; d <= 20; d++) {
+          const out = await must("vmtool", "-n", ns, "dump");
+          const keys = new Set<string>();
+          let stable = 0;
+          for (const line of out.split("\n")) {
+            const [word, src, sport, , dport] = line.split(" ");
+            if (word !== "entry") continue;
+            const key = `${src}:${sport}`;
+            assert(!keys.has(key), `dump ${d} holds ${key} twice`);
+            keys.add(key);
+            if (dport === "443") stable++;
+          }
+          assert(stable === 1000, `dump ${d} holds ${stable} of the 1000 entries that stay`);
+          if (d <= 3 || d === 20) sizes += `${keys.size} `;
+        }
+        const resent = Number(await recorded()) - r0;
+        assert(resent > 600, `only ${resent} SYNs re-sent during the dumps`);
+        return `64 buckets, 20 dumps (sizes ${sizes.trim()}) while ${resent} SYNs were re-sent: ` +
+          "each held the 1000 once, no duplicates";
+      } finally {
+        try {
+          churn?.kill();
+        } catch { /* ended */ }
+        await churn?.status;
+      }
+    }, "128"));
 
-  await check("limit_follows_buckets", async () => {
+  await check("limit_follows_buckets", () =>
     // max_entries raised after a namespace was made (with 64 buckets) does
     // not make its chains long: it holds 32 per bucket, and STATS says so.
-    const ns = "/run/netns/shlimit";
-    setParam("max_entries", "128");
-    try {
-      await must("ip", "netns", "add", "shlimit");
-    } finally {
-      setParam("max_entries", "65536");
-    }
-    try {
-      await must("ip", "-n", "shlimit", "link", "set", "lo", "up");
+    inScratchNetns("shlimit", async (ns) => {
       await must("vmtool", "-n", ns, "syn", "127.0.0.1", "443", "50000", "3000");
       const field = (out: string, key: string) => new RegExp(` ${key}=(\\d+)`).exec(out)?.[1];
       const out = await must("vmtool", "-n", ns, "stats");
@@ -1051,18 +1060,12 @@ async function main(): Promise<void> {
       assert(own === "65536", `init_net reports max_entries ${own}, not 65536`);
       return `64 buckets: 3000 SYNs kept ${entries}, evicted ${evicted}; ` +
         `init_net still holds ${own}`;
-    } finally {
-      await must("ip", "netns", "del", "shlimit");
-    }
-  });
+    }, "128"));
 
-  await check("key_reuse_never_misleads", async () => {
+  await check("key_reuse_never_misleads", () =>
     // The key is (client address, client port): a port reused for another
     // destination must not be answered with the first one's.
-    const ns = "/run/netns/shreuse";
-    await must("ip", "netns", "add", "shreuse");
-    try {
-      await must("ip", "-n", "shreuse", "link", "set", "lo", "up");
+    inScratchNetns("shreuse", async (ns) => {
       // 127.0.0.2 is on lo's 127/8 route, whose source is 127.0.0.1: one key.
       const vm = (...args: string[]) => must("vmtool", "-n", ns, ...args);
       const lookup = (sport: number) =>
@@ -1108,10 +1111,7 @@ async function main(): Promise<void> {
       );
       return "reuse for port 8080: ENOENT; two pending destinations: ENOENT; " +
         "retransmitted SYN, reuse after a lookup and the proxy sharing the port: answered";
-    } finally {
-      await must("ip", "netns", "del", "shreuse");
-    }
-  });
+    }));
 
   await check("entries_charged_to_sender_cgroup", async () => {
     // An unprivileged user can fill a table in a namespace of their own
@@ -1125,15 +1125,12 @@ async function main(): Promise<void> {
       await must("mount", "-t", "cgroup2", "none", cg);
     }
     await must("sh", "-c", `echo +memory > ${cg}/cgroup.subtree_control`);
-    const ns = "/run/netns/shacct";
-    await must("ip", "netns", "add", "shacct");
     const slab = (name: string) =>
       Number(
         /^slab_unreclaimable (\d+)$/m.exec(Deno.readTextFileSync(`${cg}/${name}/memory.stat`))
           ?.[1] ?? NaN,
       );
-    try {
-      await must("ip", "-n", "shacct", "link", "set", "lo", "up");
+    return await inScratchNetns("shacct", async (ns) => {
       const sent: Record<string, number> = {};
       for (const [name, port, sport] of [["shrec", "443", "50000"], ["shskip", "8080", "53000"]]) {
         Deno.mkdirSync(`${cg}/${name}`);
@@ -1152,9 +1149,7 @@ async function main(): Promise<void> {
       assert(diff > 250_000, `recording cgroup ${sent.shrec} B of slab, other ${sent.shskip} B`);
       return `3000 entries: the recording sender's cgroup holds ${diff} B more slab ` +
         `(${Math.round(diff / 3000)} B per entry)`;
-    } finally {
-      await must("ip", "netns", "del", "shacct");
-    }
+    });
   });
 
   await check("ffi_sync_vs_nonblocking", async () => {
