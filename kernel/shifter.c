@@ -697,7 +697,8 @@ static int shifter_nl_dump_entry(struct sk_buff *skb,
 			     &e->daddr) ||
 	    nla_put_u16(skb, SHIFTER_A_DST_PORT, ntohs(e->dport)) ||
 	    nla_put_u32(skb, SHIFTER_A_AGE_MS,
-			jiffies_to_msecs(jiffies - READ_ONCE(e->stamp)))) {
+			jiffies_to_msecs(jiffies - READ_ONCE(e->stamp))) ||
+	    (e->ambiguous && nla_put_flag(skb, SHIFTER_A_AMBIGUOUS))) {
 		genlmsg_cancel(skb, hdr);
 		return -EMSGSIZE;
 	}

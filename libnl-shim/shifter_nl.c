@@ -26,7 +26,7 @@
 
 _Static_assert(sizeof(struct shifter_nl_dest) == 28, "dest layout");
 _Static_assert(offsetof(struct shifter_nl_dest, addr) == 12, "dest layout");
-_Static_assert(sizeof(struct shifter_nl_entry) == 44, "entry layout");
+_Static_assert(sizeof(struct shifter_nl_entry) == 48, "entry layout");
 _Static_assert(sizeof(struct shifter_nl_stats) == 72, "stats layout");
 
 /* How often an -ENOENT may cost a round trip to the controller. */
@@ -111,6 +111,7 @@ static const struct nla_policy reply_policy[SHIFTER_A_MAX + 1] = {
 	[SHIFTER_A_DST_PORT] = { .type = NLA_U16 },
 	[SHIFTER_A_AGE_MS] = { .type = NLA_U32 },
 	[SHIFTER_A_STATS] = { .type = NLA_NESTED },
+	[SHIFTER_A_AMBIGUOUS] = { .type = NLA_FLAG },
 };
 
 static const struct nla_policy stats_policy[SHIFTER_STATS_A_MAX + 1] = {
@@ -482,6 +483,8 @@ static int parse_entry(struct request *req, struct nlattr **tb)
 		e->dst_port = nla_get_u16(tb[SHIFTER_A_DST_PORT]);
 		memcpy(e->src_addr, nla_data(tb[SHIFTER_A_SRC_ADDR]), len);
 		memcpy(e->dst_addr, nla_data(tb[SHIFTER_A_DST_ADDR]), len);
+		if (tb[SHIFTER_A_AMBIGUOUS])
+			e->flags |= SHIFTER_NL_ENTRY_AMBIGUOUS;
 	}
 	req->count++;
 	return 0;
@@ -514,6 +517,11 @@ int shifter_nl_dump(struct shifter_nl *h, struct shifter_nl_entry *out,
 	if (ret < 0)
 		return ret;
 	return req.count > INT32_MAX ? INT32_MAX : (int)req.count;
+}
+
+uint32_t shifter_nl_abi(void)
+{
+	return SHIFTER_NL_ABI;
 }
 
 void shifter_nl_close(struct shifter_nl *h)

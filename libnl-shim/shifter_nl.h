@@ -47,7 +47,18 @@ struct shifter_nl_dest {
 	uint8_t addr[16];	/* 12: 4 or 16 network-order bytes */
 };
 
-/** One table entry (DUMP). Fixed layout, 44 bytes. */
+/*
+ * Layout version of the structs below, returned by shifter_nl_abi(): a
+ * caller that reads them checks it before use, so that a library built
+ * from older sources is refused rather than misread. Bumped with any
+ * change of layout. 1: shifter_nl_entry of 44 bytes, without flags.
+ */
+#define SHIFTER_NL_ABI	2
+
+/* shifter_nl_entry.flags: two pending destinations; LOOKUP answers -ENOENT. */
+#define SHIFTER_NL_ENTRY_AMBIGUOUS	1u
+
+/** One table entry (DUMP). Fixed layout, 48 bytes. */
 struct shifter_nl_entry {
 	uint32_t family;	/* 0 */
 	uint32_t age_ms;	/* 4 */
@@ -55,6 +66,7 @@ struct shifter_nl_entry {
 	uint16_t dst_port;	/* 10, host order */
 	uint8_t src_addr[16];	/* 12 */
 	uint8_t dst_addr[16];	/* 28 */
+	uint32_t flags;		/* 44: SHIFTER_NL_ENTRY_* */
 };
 
 /** Module counters (STATS). Fixed layout, 9 x u64 = 72 bytes. */
@@ -69,6 +81,13 @@ struct shifter_nl_stats {
 	uint64_t max_entries;	/* 56 */
 	uint64_t ttl;		/* 64, seconds */
 };
+
+/**
+ * shifter_nl_abi() - the struct layout this library was built with.
+ *
+ * Return: SHIFTER_NL_ABI as it was at build time.
+ */
+uint32_t shifter_nl_abi(void);
 
 /**
  * shifter_nl_open() - connect to generic netlink and resolve "SHIFTER".

@@ -10,8 +10,18 @@
  * @module
  */
 
-/** Symbols of `libshifter_nl.so`, version node `SHIFTER_NL_1`. */
+/**
+ * The struct layout these offsets are for: `SHIFTER_NL_ABI` of
+ * `shifter_nl.h`, checked against the library's `shifter_nl_abi()`.
+ */
+export const SHIFTER_NL_ABI = 2;
+
+/** Symbols of `libshifter_nl.so`, version nodes `SHIFTER_NL_1` and `SHIFTER_NL_2`. */
 export const symbols = {
+  shifter_nl_abi: {
+    parameters: [],
+    result: "u32", // uint32_t: SHIFTER_NL_ABI at build time
+  },
   shifter_nl_open: {
     parameters: [
       "buffer", // struct shifter_nl **handle
@@ -58,8 +68,13 @@ export type ShifterNlSymbols = Deno.DynamicLibrary<typeof symbols>["symbols"];
 
 /** `struct shifter_nl_dest`: family u32 @0, age_ms u32 @4, port u16 @8, addr[16] @12. */
 export const DEST_SIZE = 28;
-/** `struct shifter_nl_entry`: family @0, age_ms @4, src_port @8, dst_port @10, src @12, dst @28. */
-export const ENTRY_SIZE = 44;
+/**
+ * `struct shifter_nl_entry`: family @0, age_ms @4, src_port @8, dst_port @10,
+ * src @12, dst @28, flags @44.
+ */
+export const ENTRY_SIZE = 48;
+/** `SHIFTER_NL_ENTRY_AMBIGUOUS` in `shifter_nl_entry.flags`. */
+export const ENTRY_AMBIGUOUS = 1;
 /** `struct shifter_nl_stats`: nine u64 in header order. */
 export const STATS_SIZE = 72;
 

@@ -43,7 +43,9 @@ import {
   AF_INET,
   AF_INET6,
   DEST_SIZE,
+  ENTRY_AMBIGUOUS,
   ENTRY_SIZE,
+  SHIFTER_NL_ABI,
   type ShifterNlSymbols,
   STATS_SIZE,
   symbols,
@@ -168,6 +170,13 @@ function loadLibrary(
   for (const path of paths) {
     try {
       const lib = Deno.dlopen(path, symbols);
+      const abi = lib.symbols.shifter_nl_abi();
+      if (abi !== SHIFTER_NL_ABI) {
+        lib.close();
+        throw new Error(
+          `built with struct layout ${abi}, this Shifter reads layout ${SHIFTER_NL_ABI}`,
+        );
+      }
       loaded = { path, symbols: lib.symbols };
       return loaded;
     } catch (err) {
@@ -243,6 +252,11 @@ export interface ShifterTableEntry {
   dstPort: number;
   /** Milliseconds since the SYN was recorded. */
   ageMs: number;
+  /**
+   * The client port has two pending destinations (this is the latest SYN's):
+   * LOOKUP answers `ENOENT` for it, and `auto` asks conntrack.
+   */
+  ambiguous: boolean;
 }
 
 /**
@@ -410,6 +424,7 @@ export class ShifterNetlink {
           dstPort: view.getUint16(o + 10, true),
           srcHostname: formatAddress(buf.subarray(o + 12, o + 12 + len)),
           dstHostname: formatAddress(buf.subarray(o + 28, o + 28 + len)),
+          ambiguous: (view.getUint32(o + 44, true) & ENTRY_AMBIGUOUS) !== 0,
         });
       }
       return entries;
@@ -589,7 +604,8 @@ export function kernelStatsCommand(): Promise<number> {
 
 /**
  * `shifter kernel-dump`: print the module's table, one
- * `CLIENT -> DEST age_ms` line per entry.
+ * `CLIENT -> DEST age_ms` line per entry, followed by ` ambiguous` when the
+ * client port has two pending destinations (LOOKUP answers none).
  *
  * @returns The exit code: 0, or 1 when the module cannot be asked.
  */
@@ -599,7 +615,8 @@ export function kernelDumpCommand(): Promise<number> {
     for (const e of nl.dump()) {
       console.log(
         `${formatHostPort(e.srcHostname, e.srcPort)} -> ` +
-          `${formatHostPort(e.dstHostname, e.dstPort)} ${e.ageMs}`,
+          `${formatHostPort(e.dstHostname, e.dstPort)} ${e.ageMs}` +
+          (e.ambiguous ? " ambiguous" : ""),
       );
     }
     return Promise.resolve(0);

@@ -1,4 +1,4 @@
-import { skipUnless } from "../tests/_env.ts";
+import { hasProgram, skipUnless } from "../tests/_env.ts";
 import {
   _internals,
   createNetlinkResolver,
@@ -83,6 +83,51 @@ Deno.test("createNetlinkResolver() names the shim file it tried and how to build
     () => createNetlinkResolver({ env }),
     /\/nonexistent\/libshifter_nl\.so.*make -C libnl-shim/,
   );
+});
+
+// A fake shim, because the real one cannot be stale: a library built from
+// older sources must be refused with the reason, not have its structs
+// misread. Two ages: before shifter_nl_abi() existed, and layout 1.
+Deno.test({
+  name: "a shim built from older sources is refused with the reason and how to rebuild",
+  ignore: skipUnless("stale shim test", { "cc (build-essential)": hasProgram("cc") }),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "shifter-stale-shim-" });
+    try {
+      const common = "int shifter_nl_open(void **h, unsigned t) { return -2; }\n" +
+        "int shifter_nl_lookup(void) { return -2; }\n" +
+        "int shifter_nl_stats(void) { return -2; }\n" +
+        "int shifter_nl_dump(void) { return -2; }\n" +
+        "void shifter_nl_close(void *h) {}\n";
+      const cases: [string, string, RegExp][] = [
+        ["unversioned", common, /undefined symbol: shifter_nl_abi/],
+        [
+          "layout1",
+          common + "unsigned shifter_nl_abi(void) { return 1; }\n",
+          /built with struct layout 1, this Shifter reads layout 2/,
+        ],
+      ];
+      for (const [name, source, reason] of cases) {
+        const c = `${dir}/${name}.c`;
+        const so = `${dir}/${name}.so`;
+        await Deno.writeTextFile(c, source);
+        const built = await new Deno.Command("cc", {
+          args: ["-shared", "-fPIC", "-o", so, c],
+          stderr: "piped",
+        }).output();
+        if (!built.success) throw new Error(new TextDecoder().decode(built.stderr));
+        const err = assertThrows(
+          () => ShifterNetlink.open({ libraryPath: so }),
+          /make -C libnl-shim/,
+        );
+        if (!reason.test(err.message) || !err.message.includes(so)) {
+          throw new Error(`${name}: ${err.message}`);
+        }
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
 
 // The host kernel here cannot load modules: with the shim built, the family

@@ -53,7 +53,10 @@
  * SHIFTER_CMD_DUMP (dumpit, no request attributes: any is -EINVAL)
  *   one SHIFTER_CMD_DUMP message per entry:
  *     SHIFTER_A_FAMILY, SHIFTER_A_SRC_ADDR, SHIFTER_A_SRC_PORT,
- *     SHIFTER_A_DST_ADDR, SHIFTER_A_DST_PORT, SHIFTER_A_AGE_MS
+ *     SHIFTER_A_DST_ADDR, SHIFTER_A_DST_PORT, SHIFTER_A_AGE_MS, and
+ *     SHIFTER_A_AMBIGUOUS  flag  present when the client port has two
+ *                                pending destinations (the latest SYN's is
+ *                                shown); LOOKUP answers -ENOENT for it
  */
 #ifndef _UAPI_SHIFTER_GENL_H
 #define _UAPI_SHIFTER_GENL_H
@@ -81,6 +84,7 @@ enum shifter_attr {
 	SHIFTER_A_DST_PORT,
 	SHIFTER_A_AGE_MS,
 	SHIFTER_A_STATS,
+	SHIFTER_A_AMBIGUOUS,
 	__SHIFTER_A_MAX
 };
 

@@ -294,8 +294,10 @@ static int cmd_dump(void)
 		for (i = 0; i < ret && i < 4096; i++) {
 			inet_ntop(e[i].family, e[i].src_addr, src, sizeof(src));
 			inet_ntop(e[i].family, e[i].dst_addr, dst, sizeof(dst));
-			printf("entry %s %u %s %u\n", src, e[i].src_port, dst,
-			       e[i].dst_port);
+			printf("entry %s %u %s %u%s\n", src, e[i].src_port,
+			       dst, e[i].dst_port,
+			       e[i].flags & SHIFTER_NL_ENTRY_AMBIGUOUS ?
+			       " ambiguous" : "");
 		}
 	}
 	shifter_nl_close(h);
