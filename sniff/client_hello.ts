@@ -20,6 +20,13 @@ export const DEFAULT_MAX_CLIENT_HELLO = 65536;
 const MAX_RECORDS = 1024;
 const RECORD_HEADER = 5;
 const HANDSHAKE_HEADER = 4;
+/**
+ * Most bytes of framing around a ClientHello that {@linkcode parseClientHello}
+ * accepts: the handshake header, and a record header for each of up to 1024
+ * records. A reader that caps the hello at `maxLength` reads up to this many
+ * bytes more.
+ */
+export const MAX_CLIENT_HELLO_FRAMING: number = HANDSHAKE_HEADER + MAX_RECORDS * RECORD_HEADER;
 const CONTENT_HANDSHAKE = 22;
 const HANDSHAKE_CLIENT_HELLO = 1;
 const EXT_SERVER_NAME = 0;

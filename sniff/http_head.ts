@@ -43,6 +43,39 @@ export interface ParseHttpHeadOptions {
    * @default {16384}
    */
   maxLength?: number;
+  /**
+   * For a head that arrives in pieces: where the last call on a shorter
+   * prefix of the same bytes stopped. The call resumes there and judges only
+   * the lines completed since, so each line is judged as soon as it ends and
+   * the whole head costs one pass however it is split. Make one with
+   * {@linkcode httpHeadCursor} per stream.
+   */
+  cursor?: HttpHeadCursor;
+}
+
+/**
+ * Where {@linkcode parseHttpHead} stopped on a prefix of a stream: the
+ * lines before `line` are judged. Opaque to callers but for its life: one
+ * per stream, passed with every longer prefix of that stream.
+ */
+export interface HttpHeadCursor {
+  /** Offset of the first line not judged yet; 0 while the request line is not. */
+  line: number;
+  /** Where the search for that line's LF goes on. */
+  scan: number;
+  /** The bounds of the `Host` value seen so far, or -1. */
+  hostStart: number;
+  /** End of the `Host` value seen so far. */
+  hostEnd: number;
+}
+
+/**
+ * A cursor for a new stream, for {@linkcode ParseHttpHeadOptions.cursor}.
+ *
+ * @returns A cursor at the start.
+ */
+export function httpHeadCursor(): HttpHeadCursor {
+  return { line: 0, scan: 0, hostStart: -1, hostEnd: -1 };
 }
 
 /** A complete request head. */
@@ -72,7 +105,7 @@ export interface HttpHead {
  * Never throws anything but {@linkcode HttpHeadError}.
  *
  * @param bytes The first bytes the client sent.
- * @param options Size cap.
+ * @param options Size cap, and a cursor when the head comes in pieces.
  * @returns `{ kind: "need-more" }` or the parsed head.
  * @throws {HttpHeadError} when the bytes are not an HTTP/1.x request head,
  *   are malformed, or exceed `maxLength` without ending.
@@ -93,60 +126,84 @@ export function parseHttpHead(
   options?: ParseHttpHeadOptions,
 ): { kind: "need-more" } | HttpHead {
   const maxLength = options?.maxLength ?? DEFAULT_MAX_HTTP_HEAD;
-  // Request line: method token, SP, target, SP, HTTP/1.x. Judge each byte
-  // as it arrives so that non-HTTP is refused without waiting.
+  const cursor = options?.cursor;
   const n = bytes.length;
-  let p = 0;
-  while (p < n && isTokenChar(bytes[p] as number)) p++;
-  if (p < n && (p === 0 || bytes[p] !== SP)) throw new HttpHeadError("not HTTP");
-  if (p > 32) throw new HttpHeadError("not HTTP");
-  const lineEnd = bytes.indexOf(LF, p);
-  if (lineEnd < 0) return needMore(n, maxLength);
-  const lineStop = lineEnd > 0 && bytes[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
-  if (!endsWithHttpVersion(bytes, p, lineStop)) throw new HttpHeadError("not HTTP");
+  // Bytes before `scan` hold no LF after `line` (known from an earlier call).
+  const scan = cursor?.scan ?? 0;
+  let line = cursor?.line ?? 0;
+  let hostStart = cursor?.hostStart ?? -1;
+  let hostEnd = cursor?.hostEnd ?? -1;
+  if (line === 0) {
+    // Request line: method token, SP, target, SP, HTTP/1.x. Judge each byte
+    // as it arrives so that non-HTTP is refused without waiting.
+    let p = 0;
+    while (p < n && isTokenChar(bytes[p] as number)) p++;
+    if (p < n && (p === 0 || bytes[p] !== SP)) throw new HttpHeadError("not HTTP");
+    if (p > 32) throw new HttpHeadError("not HTTP");
+    const lineEnd = bytes.indexOf(LF, p > scan ? p : scan);
+    if (lineEnd < 0) return needMore(n, maxLength, cursor, 0, -1, -1);
+    const lineStop = lineEnd > 0 && bytes[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
+    if (!endsWithHttpVersion(bytes, p, lineStop)) throw new HttpHeadError("not HTTP");
+    line = lineEnd + 1;
+  }
   // Header fields up to the blank line.
-  let host: Uint8Array | undefined;
-  let line = lineEnd + 1;
   while (true) {
-    if (line >= n) return needMore(n, maxLength);
+    if (line >= n) return needMore(n, maxLength, cursor, line, hostStart, hostEnd);
     const first = bytes[line] as number;
-    if (first === LF) return finish(host, line + 1, maxLength);
+    if (first === LF) return finish(bytes, hostStart, hostEnd, line + 1, maxLength);
     if (first === CR) {
-      if (line + 1 >= n) return needMore(n, maxLength);
-      if (bytes[line + 1] === LF) return finish(host, line + 2, maxLength);
+      if (line + 1 >= n) return needMore(n, maxLength, cursor, line, hostStart, hostEnd);
+      if (bytes[line + 1] === LF) return finish(bytes, hostStart, hostEnd, line + 2, maxLength);
       throw new HttpHeadError("bare CR");
     }
     if (first === SP || first === HTAB) {
       throw new HttpHeadError("obsolete line folding");
     }
-    const end = bytes.indexOf(LF, line);
-    if (end < 0) return needMore(n, maxLength);
+    const end = bytes.indexOf(LF, line > scan ? line : scan);
+    if (end < 0) return needMore(n, maxLength, cursor, line, hostStart, hostEnd);
     const stop = bytes[end - 1] === CR ? end - 1 : end;
     if (isHostField(bytes, line, stop)) {
-      if (host !== undefined) throw new HttpHeadError("two Host headers");
+      if (hostStart >= 0) throw new HttpHeadError("two Host headers");
       let vs = line + 5;
       let ve = stop;
       while (vs < ve && isOws(bytes[vs] as number)) vs++;
       while (ve > vs && isOws(bytes[ve - 1] as number)) ve--;
-      host = bytes.subarray(vs, ve);
+      hostStart = vs;
+      hostEnd = ve;
     }
     line = end + 1;
   }
 }
 
-function needMore(n: number, maxLength: number): { kind: "need-more" } {
+function needMore(
+  n: number,
+  maxLength: number,
+  cursor: HttpHeadCursor | undefined,
+  line: number,
+  hostStart: number,
+  hostEnd: number,
+): { kind: "need-more" } {
   if (n >= maxLength) throw new HttpHeadError("HTTP head too large");
+  if (cursor !== undefined) {
+    cursor.line = line;
+    cursor.scan = n;
+    cursor.hostStart = hostStart;
+    cursor.hostEnd = hostEnd;
+  }
   return NEED_MORE;
 }
 
 const NEED_MORE = Object.freeze({ kind: "need-more" as const });
 
 function finish(
-  rawHost: Uint8Array | undefined,
+  bytes: Uint8Array,
+  hostStart: number,
+  hostEnd: number,
   length: number,
   maxLength: number,
 ): HttpHead {
   if (length > maxLength) throw new HttpHeadError("HTTP head too large");
+  const rawHost = hostStart >= 0 ? bytes.subarray(hostStart, hostEnd) : undefined;
   if (rawHost === undefined) {
     return { kind: "head", host: undefined, rawHost, reason: "no Host", length };
   }

@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals, strictEqual } from "node:assert/strict";
 import fc from "fast-check";
-import { HttpHeadError, parseHttpHead } from "./http_head.ts";
+import { httpHeadCursor, HttpHeadError, parseHttpHead } from "./http_head.ts";
 import { captureFirstBytes, hasCommand, spawnQuiet } from "./_capture.ts";
 import { skipUnless } from "../tests/_env.ts";
 
@@ -113,6 +113,57 @@ Deno.test("parseHttpHead() fuzz: arbitrary bytes only ever throw HttpHeadError",
       }
     }),
     { numRuns: 20000 },
+  );
+});
+
+/**
+ * The verdict on `bytes` fed in pieces ending at `cuts` and then whole, each
+ * prefix parsed afresh or resumed with a cursor.
+ */
+function verdict(bytes: Uint8Array, cuts: number[], resume: boolean): string {
+  const cursor = resume ? httpHeadCursor() : undefined;
+  for (const end of [...cuts, bytes.length]) {
+    try {
+      const options = cursor === undefined ? { maxLength: 512 } : { maxLength: 512, cursor };
+      const parsed = parseHttpHead(bytes.subarray(0, end), options);
+      if (parsed.kind === "head") {
+        return `head ${parsed.host} ${parsed.reason} ${parsed.length} ${
+          decoder.decode(parsed.rawHost)
+        }`;
+      }
+    } catch (error) {
+      if (!(error instanceof HttpHeadError)) throw error;
+      return `error ${error.reason} at ${end}`;
+    }
+  }
+  return "need-more";
+}
+
+Deno.test("parseHttpHead() with a cursor: the verdict of parsing each prefix afresh, at the same byte", () => {
+  const line = fc.oneof(
+    fc.constantFrom("Host: a.test", "host:b.test:80", "Host:  c.test ", "X: y", "Accept: */*"),
+    fc.constantFrom(" folded", "\tfolded", "\rHost: d.test", "X: a\rb", "Host : e.test", ""),
+    fc.string({ unit: fc.constantFrom(..."Host:aZ9-. \r\t"), maxLength: 30 }),
+  );
+  const headText = fc.tuple(
+    fc.constantFrom("GET / HTTP/1.1", "CONNECT a:1 HTTP/1.0", "GET /x HTTP/2", "HELLO", "G\0T /"),
+    fc.array(fc.tuple(line, fc.constantFrom("\r\n", "\n")), { maxLength: 8 }),
+    fc.constantFrom("\r\n", "\n", "", "\r"),
+    fc.integer({ min: 0, max: 600 }),
+  ).map(([request, lines, end, pad]) =>
+    encoder.encode(
+      `${request}\r\n${lines.map(([l, e]) => l + e).join("")}` +
+        (pad > 400 ? `X: ${"p".repeat(pad)}\r\n` : "") + end + "body",
+    )
+  );
+  fc.assert(
+    fc.property(headText, fc.array(fc.nat(), { maxLength: 12 }), (bytes, raw) => {
+      const cuts = [...new Set(raw.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+      const everyByte = Array.from({ length: bytes.length }, (_, i) => i);
+      return verdict(bytes, cuts, true) === verdict(bytes, cuts, false) &&
+        verdict(bytes, everyByte, true) === verdict(bytes, everyByte, false);
+    }),
+    { numRuns: 3000 },
   );
 });
 

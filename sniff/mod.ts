@@ -18,6 +18,7 @@ export {
   type ClientHello,
   ClientHelloError,
   DEFAULT_MAX_CLIENT_HELLO,
+  MAX_CLIENT_HELLO_FRAMING,
   MAX_RECORD_PAYLOAD,
   type NeedMore,
   parseClientHello,
@@ -26,6 +27,8 @@ export {
 export {
   DEFAULT_MAX_HTTP_HEAD,
   type HttpHead,
+  type HttpHeadCursor,
+  httpHeadCursor,
   HttpHeadError,
   parseHttpHead,
   type ParseHttpHeadOptions,

@@ -5,8 +5,19 @@
  * @module
  */
 
-import { ClientHelloError, DEFAULT_MAX_CLIENT_HELLO, parseClientHello } from "./client_hello.ts";
-import { DEFAULT_MAX_HTTP_HEAD, HttpHeadError, parseHttpHead } from "./http_head.ts";
+import {
+  ClientHelloError,
+  DEFAULT_MAX_CLIENT_HELLO,
+  MAX_CLIENT_HELLO_FRAMING,
+  parseClientHello,
+} from "./client_hello.ts";
+import {
+  DEFAULT_MAX_HTTP_HEAD,
+  type HttpHeadCursor,
+  httpHeadCursor,
+  HttpHeadError,
+  parseHttpHead,
+} from "./http_head.ts";
 
 /** What the port is configured to carry. */
 export type SniffProtocol = "tls" | "http";
@@ -19,8 +30,11 @@ export interface SniffOptions {
   /** Give up waiting for the name after this long, in milliseconds. @default {3000} */
   deadlineMs?: number;
   /**
-   * Most bytes read while sniffing: a larger ClientHello or request head falls
-   * back with `ClientHello too large` / `HTTP head too large`.
+   * Largest ClientHello handshake message or request head: a larger one falls
+   * back with `ClientHello too large` / `HTTP head too large`. For TLS the
+   * bytes read may exceed it by the records' framing (5 bytes a record, at
+   * most 1024 records, and the 4-byte handshake header), so that how the
+   * client splits its hello into records does not change the verdict.
    * @default {65536 for "tls", 16384 for "http"}
    */
   maxBytes?: number;
@@ -66,7 +80,8 @@ const INITIAL_BUFFER = 4096;
  * `reason`. Bytes are never dropped: `head` holds all that was read, and a
  * read that was still in flight at the deadline is handed over as `pending`
  * (a `Deno.Conn` read cannot be cancelled). The buffer starts at 4 KiB and
- * doubles only as needed, up to `maxBytes`.
+ * doubles only as needed, up to `maxBytes` (and the framing, for TLS). A
+ * head that comes in pieces is judged a line at a time, as its lines end.
  *
  * @param reader The client connection.
  * @param protocol What the port carries.
@@ -121,10 +136,11 @@ export async function sniff(
     expired = true;
     expire?.();
   }, deadlineMs);
-  let buffer = new Uint8Array(Math.min(INITIAL_BUFFER, maxBytes));
+  const readCap = tls ? maxBytes + MAX_CLIENT_HELLO_FRAMING : maxBytes;
+  let buffer = new Uint8Array(Math.min(INITIAL_BUFFER, readCap));
   let length = 0;
-  // Whether the request line has ended (HTTP): it is judged once it has.
-  let lineEnded = false;
+  // HTTP: each read's bytes are judged once, as their lines end.
+  const cursor = tls ? undefined : httpHeadCursor();
   const result = (
     name: string | undefined,
     reason: string | undefined,
@@ -141,10 +157,10 @@ export async function sniff(
   try {
     while (true) {
       if (length === buffer.length) {
-        if (length >= maxBytes) {
+        if (length >= readCap) {
           return result(undefined, tls ? "ClientHello too large" : "HTTP head too large");
         }
-        const grown = new Uint8Array(Math.min(buffer.length * 2, maxBytes));
+        const grown = new Uint8Array(Math.min(buffer.length * 2, readCap));
         grown.set(buffer.subarray(0, length));
         buffer = grown;
       }
@@ -163,16 +179,11 @@ export async function sniff(
       }
       if (n === null) return result(undefined, "eof", true);
       if (n === 0) continue;
-      const before = length;
       length += n;
-      let verdict: Verdict | undefined;
-      if (tls) {
-        verdict = judgeTls(buffer.subarray(0, length), maxBytes);
-      } else {
-        const lineJustEnded: boolean = !lineEnded && hasLf(buffer, before, length);
-        lineEnded ||= lineJustEnded;
-        verdict = judgeHttp(buffer, before, length, maxBytes, lineJustEnded);
-      }
+      const bytes = buffer.subarray(0, length);
+      const verdict = cursor === undefined
+        ? judgeTls(bytes, maxBytes)
+        : judgeHttp(bytes, maxBytes, cursor);
       if (verdict !== undefined) return result(verdict.name, verdict.reason);
     }
   } finally {
@@ -198,41 +209,13 @@ function judgeTls(bytes: Uint8Array, maxBytes: number): Verdict | undefined {
   }
 }
 
-/** Whether `buffer[from, to)` holds the LF of a blank line (`\n\n` or `\n\r\n`). */
-function endsHead(buffer: Uint8Array, from: number, to: number): boolean {
-  const fresh = buffer.subarray(from, to);
-  for (let i = fresh.indexOf(0x0a); i >= 0; i = fresh.indexOf(0x0a, i + 1)) {
-    const at = from + i;
-    if (buffer[at - 1] === 0x0a || (buffer[at - 1] === 0x0d && buffer[at - 2] === 0x0a)) {
-      return true;
-    }
-  }
-  return false;
-}
-
-function hasLf(buffer: Uint8Array, from: number, to: number): boolean {
-  return buffer.subarray(from, to).indexOf(0x0a) >= 0;
-}
-
 function judgeHttp(
-  buffer: Uint8Array,
-  before: number,
-  length: number,
+  bytes: Uint8Array,
   maxBytes: number,
-  lineJustEnded: boolean,
+  cursor: HttpHeadCursor,
 ): Verdict | undefined {
-  // Re-parse only when the new bytes end the request line (which may show
-  // it is not HTTP) or the head (a blank line), or while the method (at
-  // most 32 bytes) may still be judged "not HTTP", so that a head trickled
-  // a byte or a line per read stays cheap: parsing it all again on every
-  // line would cost lines x bytes.
-  if (
-    before > 64 && length < maxBytes && !lineJustEnded && !endsHead(buffer, before, length)
-  ) {
-    return undefined;
-  }
   try {
-    const head = parseHttpHead(buffer.subarray(0, length), { maxLength: maxBytes });
+    const head = parseHttpHead(bytes, { maxLength: maxBytes, cursor });
     if (head.kind === "need-more") return undefined;
     return { name: head.host, reason: head.reason };
   } catch (error) {

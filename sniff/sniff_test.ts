@@ -4,6 +4,7 @@ import {
   rejects,
   strictEqual,
 } from "node:assert/strict";
+import { parseClientHello } from "./client_hello.ts";
 import { sniff } from "./sniff.ts";
 import { buildClientHello, concat, scriptedReader } from "./_testing.ts";
 
@@ -101,15 +102,53 @@ Deno.test("sniff() caps the bytes read: ClientHello too large, HTTP head too lar
   const tls = await sniff(scriptedReader([hello]), "tls", { maxBytes: 4096 });
   strictEqual(tls.reason, "ClientHello too large");
   assert(tls.head.length <= 4096);
-  // A declared length under the cap but records that never end.
+  // A declared length under the cap in more records than any client sends:
+  // refused for that, after 1025 records of 6 bytes, not cut at 4096 bytes.
   const records = buildClientHello({ serverNames: ["a.test"], padding: 3000, recordSize: 1 });
   const capped = await sniff(scriptedReader([records]), "tls", { maxBytes: 4096 });
-  strictEqual(capped.reason, "ClientHello too large");
-  strictEqual(capped.head.length, 4096);
+  strictEqual(capped.reason, "ClientHello in more than 1024 records");
+  assert(capped.head.length >= 1025 * 6, `read ${capped.head.length} bytes`);
   const head = encoder.encode(`GET / HTTP/1.1\r\nX: ${"y".repeat(20000)}\r\n\r\n`);
   const http = await sniff(scriptedReader([head]), "http");
   strictEqual(http.reason, "HTTP head too large");
   strictEqual(http.head.length, 16384);
+});
+
+Deno.test("sniff() caps a ClientHello as the parser does, however it is cut into records", async () => {
+  // The cap is on the handshake message, as parseClientHello's maxLength;
+  // the records' headers come on top. Found by fuzzing: 1002 records of 64
+  // bytes (69 121 on the wire) for a 64 000-byte body were refused.
+  for (const recordSize of [16384, 1024, 64]) {
+    const hello = buildClientHello({ serverNames: ["a.test"], padding: 64000, recordSize });
+    strictEqual(parseClientHello(hello).kind, "hello");
+    const result = await sniff(scriptedReader([hello]), "tls");
+    strictEqual(result.name, "a.test", `records of ${recordSize}: ${result.reason}`);
+    assertEquals(result.head, hello);
+  }
+  const over = buildClientHello({ serverNames: ["a.test"], padding: 66000, recordSize: 64 });
+  strictEqual((await sniff(scriptedReader([over]), "tls")).reason, "ClientHello too large");
+});
+
+Deno.test("sniff() refuses a head as soon as a line shows it bad, however it comes in pieces", async () => {
+  // Found by fuzzing: a bare CR, folding or a second Host that arrived past
+  // the first 64 bytes, in a read that ended neither the request line nor
+  // the head, waited for the deadline.
+  const start = `GET / HTTP/1.1\r\nUser-Agent: ${"u".repeat(60)}\r\n`;
+  const cases: [string, string][] = [
+    ["\rHost: a.test\r\n", "bare CR"],
+    [" folded\r\n", "obsolete line folding"],
+    ["Host: a.test\r\nX: 1\r\nHost: b.test\r\n", "two Host headers"],
+  ];
+  for (const [rest, reason] of cases) {
+    const started = performance.now();
+    const result = await sniff(
+      scriptedReader([encoder.encode(start), encoder.encode(rest)], { hang: true }),
+      "http",
+      { deadlineMs: 10_000 },
+    );
+    strictEqual(result.reason, reason);
+    assert(performance.now() - started < 5000, `${reason}: judged only at the deadline`);
+  }
 });
 
 Deno.test("sniff() grows its buffer only as needed", async () => {
