@@ -63,22 +63,34 @@ function parseStatusLine(line: Uint8Array): { status: number; reason: string } |
   return { status, reason };
 }
 
-/** The header length up to `\r\n\r\n`, or -1 while it is incomplete. */
-function findHeaderEnd(bytes: Uint8Array): number {
-  for (let i = 3; i < bytes.length; i++) {
-    if (
-      bytes[i] === LF && bytes[i - 1] === CR && bytes[i - 2] === LF &&
-      bytes[i - 3] === CR
-    ) return i + 1;
+/**
+ * The end of the header that starts at `from`, after its blank line
+ * (`\r\n\r\n`; a bare LF also ends a line, RFC 9112 §2.2), or -1 while it
+ * is incomplete.
+ */
+function findHeaderEnd(bytes: Uint8Array, from: number): number {
+  for (let i = bytes.indexOf(LF, from); i >= 0; i = bytes.indexOf(LF, i + 1)) {
+    if (i - 1 < from) continue;
+    if (bytes[i - 1] === LF || (bytes[i - 1] === CR && i - 2 >= from && bytes[i - 2] === LF)) {
+      return i + 1;
+    }
   }
   return -1;
 }
 
+/** Interim replies (`100 Continue`, `103 Early Hints`) come before the answer. */
+function isInterim(status: number): boolean {
+  return status >= 100 && status <= 199 && status !== 101;
+}
+
 /**
- * Parse a `CONNECT` reply from the bytes read so far.
+ * Parse a `CONNECT` reply from the bytes read so far. Interim 1xx replies
+ * before it are skipped (RFC 9110 §15.2; `101` is an answer, and not 2xx);
+ * lines may end in CRLF or a bare LF.
  *
  * @param bytes What the upstream sent so far.
- * @returns The reply, or `undefined` when more bytes are needed.
+ * @returns The reply (its `headerLength` counting any interim replies
+ * before it), or `undefined` when more bytes are needed.
  * @throws {ReplyError} When the bytes cannot be an HTTP/1 reply, or the
  * header exceeds {@linkcode MAX_REPLY_HEADER}.
  *
@@ -94,36 +106,41 @@ function findHeaderEnd(bytes: Uint8Array): number {
 export function parseConnectReply(
   bytes: Uint8Array,
 ): ConnectReply | undefined {
-  // Reject garbage as soon as the first bytes show it is not HTTP/1.
-  for (let i = 0; i < Math.min(bytes.length, HTTP_1.length); i++) {
-    if (bytes[i] !== HTTP_1[i]) {
+  for (let start = 0;;) {
+    // Reject garbage as soon as the first bytes show it is not HTTP/1.
+    for (let i = 0; i < HTTP_1.length && start + i < bytes.length; i++) {
+      if (bytes[start + i] !== HTTP_1[i]) {
+        throw new ReplyError(
+          `the reply is not HTTP/1 (starts with ${
+            JSON.stringify(latin1.decode(bytes.subarray(start, start + 16)))
+          })`,
+        );
+      }
+    }
+    const end = findHeaderEnd(bytes, start);
+    if (end < 0) {
+      if (bytes.length >= MAX_REPLY_HEADER) {
+        throw new ReplyError(`the reply header is over ${MAX_REPLY_HEADER} bytes`);
+      }
+      return undefined;
+    }
+    if (end > MAX_REPLY_HEADER) {
+      throw new ReplyError(`the reply header is over ${MAX_REPLY_HEADER} bytes`);
+    }
+    let lineEnd = bytes.indexOf(LF, start);
+    if (bytes[lineEnd - 1] === CR) lineEnd--;
+    const line = bytes.subarray(start, lineEnd);
+    const parsed = parseStatusLine(line);
+    if (parsed === undefined) {
       throw new ReplyError(
-        `the reply is not HTTP/1 (starts with ${
-          JSON.stringify(latin1.decode(bytes.subarray(0, 16)))
+        `the reply has no valid status line (${
+          JSON.stringify(latin1.decode(line.subarray(0, 64)))
         })`,
       );
     }
-  }
-  const end = findHeaderEnd(bytes);
-  if (end < 0) {
-    if (bytes.length >= MAX_REPLY_HEADER) {
-      throw new ReplyError(
-        `the reply header is over ${MAX_REPLY_HEADER} bytes`,
-      );
+    if (!isInterim(parsed.status)) {
+      return { status: parsed.status, reason: parsed.reason, headerLength: end };
     }
-    return undefined;
+    start = end;
   }
-  if (end > MAX_REPLY_HEADER) {
-    throw new ReplyError(`the reply header is over ${MAX_REPLY_HEADER} bytes`);
-  }
-  let lineEnd = bytes.indexOf(CR);
-  if (lineEnd < 0 || lineEnd > end) lineEnd = end;
-  const line = bytes.subarray(0, lineEnd);
-  const parsed = parseStatusLine(line);
-  if (parsed === undefined) {
-    throw new ReplyError(
-      `the reply has no valid status line (${JSON.stringify(latin1.decode(line.subarray(0, 64)))})`,
-    );
-  }
-  return { status: parsed.status, reason: parsed.reason, headerLength: end };
 }

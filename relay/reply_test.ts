@@ -77,6 +77,51 @@ Deno.test("parseConnectReply() keeps a reason phrase with a tab, trimmed", () =>
   );
 });
 
+Deno.test("parseConnectReply() accepts lines ending in a bare LF", () => {
+  const bytes = enc.encode("HTTP/1.1 200 OK\nVia: x\n\ndata");
+  assert.deepEqual(parseConnectReply(bytes), { status: 200, reason: "OK", headerLength: 24 });
+  assert.equal(parseConnectReply(enc.encode("HTTP/1.1 200 OK\r\n\n"))?.headerLength, 18);
+  assert.equal(parseConnectReply(enc.encode("HTTP/1.1 200 OK\n")), undefined);
+  // A bare CR is no line end (RFC 9112 §2.2): the status line holds it.
+  assert.throws(
+    () => parseConnectReply(enc.encode("HTTP/1.1 200 OK\rX\r\n\r\n")),
+    /no valid status line/,
+  );
+});
+
+Deno.test("parseConnectReply() skips interim 1xx replies before the answer", () => {
+  const interim = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\n";
+  const bytes = enc.encode(`${interim}HTTP/1.1 200 Connection established\r\n\r\nSSH-2.0`);
+  assert.deepEqual(parseConnectReply(bytes), {
+    status: 200,
+    reason: "Connection established",
+    headerLength: bytes.length - "SSH-2.0".length,
+  });
+  // Every prefix before the answer's blank line needs more.
+  const answerEnd = bytes.length - "SSH-2.0".length;
+  for (let n = 0; n < answerEnd; n++) {
+    assert.equal(parseConnectReply(bytes.subarray(0, n)), undefined, `prefix ${n}`);
+  }
+  assert.equal(
+    parseConnectReply(enc.encode("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 407 Auth\r\n\r\n"))
+      ?.status,
+    407,
+  );
+  // 101 is an answer (and not 2xx); garbage after an interim reply is garbage.
+  assert.equal(
+    parseConnectReply(enc.encode("HTTP/1.1 101 Switching\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"))
+      ?.status,
+    101,
+  );
+  assert.throws(
+    () => parseConnectReply(enc.encode("HTTP/1.1 100 Continue\r\n\r\nSSH-2.0-x\r\n")),
+    /not HTTP\/1 \(starts with "SSH-2.0-x/,
+  );
+  // Interim replies count towards the 16 KiB cap.
+  const many = enc.encode("HTTP/1.1 100 Continue\r\n\r\n".repeat(700));
+  assert.throws(() => parseConnectReply(many), /over 16384 bytes/);
+});
+
 // The status line grammar of RFC 9112 as a regular expression: the parser
 // reads bytes instead (nothing per connection allocates or backtracks), and
 // must agree with it on every line.
@@ -118,11 +163,14 @@ Deno.test("parseConnectReply() reads status lines as the RFC 9112 grammar does",
         if (!(error instanceof ReplyError)) throw error;
         got = "error";
       }
-      // The status line ends at the first CR, whatever follows.
-      const match = STATUS_LINE.exec(latin1.decode(line).split("\r")[0]!);
-      const want = match === null
+      // The status line ends at the first LF, less a CR before it; an
+      // interim 1xx (not 101) is skipped, and what follows it here is no reply.
+      const first = `${latin1.decode(line)}\r\n`.split("\n")[0]!.replace(/\r$/, "");
+      const match = STATUS_LINE.exec(first);
+      const status = Number(match?.[1]);
+      const want = match === null || (status >= 100 && status <= 199 && status !== 101)
         ? "error"
-        : { status: Number(match[1]), reason: (match[2] ?? "").trim().slice(0, 100) };
+        : { status, reason: (match[2] ?? "").trim().slice(0, 100) };
       assert.deepEqual(got, want);
     }),
     { numRuns: 5000 },

@@ -52,6 +52,19 @@ Deno.test("openTunnel() reads a reply that arrives one byte at a time", async ()
   assert.equal(tunnel.early, undefined);
 });
 
+// A fake upstream: Squid never sends an interim reply or bare LFs to CONNECT,
+// but a proxy may (RFC 9110 §15.2, RFC 9112 §2.2).
+Deno.test("openTunnel() skips an interim 100 and reads a bare-LF answer, keeping the bytes after it", async () => {
+  await using up = fakeUpstream(async (conn) => {
+    await conn.write(enc.encode("HTTP/1.1 100 Continue\r\n\r\n"));
+    await conn.write(enc.encode("HTTP/1.0 200 OK\nVia: p\n\nbanner"));
+  });
+  const tunnel = await openTunnel(upstreamAt(up.port), "192.0.2.1:443");
+  tunnel.conn.close();
+  assert.equal(tunnel.status, 200);
+  assert.equal(new TextDecoder().decode(tunnel.early), "banner");
+});
+
 Deno.test("openTunnel() fails on 407 without failover", async () => {
   await using up = fakeUpstream(async (conn) => {
     await conn.write(
