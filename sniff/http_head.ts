@@ -67,6 +67,10 @@ export interface HttpHeadCursor {
   hostStart: number;
   /** End of the `Host` value seen so far. */
   hostEnd: number;
+  /** The bounds of an absolute-form target's authority, or -1. */
+  authorityStart: number;
+  /** End of that authority. */
+  authorityEnd: number;
 }
 
 /**
@@ -75,16 +79,19 @@ export interface HttpHeadCursor {
  * @returns A cursor at the start.
  */
 export function httpHeadCursor(): HttpHeadCursor {
-  return { line: 0, scan: 0, hostStart: -1, hostEnd: -1 };
+  return { line: 0, scan: 0, hostStart: -1, hostEnd: -1, authorityStart: -1, authorityEnd: -1 };
 }
 
 /** A complete request head. */
 export interface HttpHead {
   /** Tells the result kinds apart. */
   kind: "head";
-  /** The valid, lower-cased host from `Host` (port removed), or `undefined`. */
+  /**
+   * The valid, lower-cased host (port removed) from an absolute-form target,
+   * else from `Host`; or `undefined`.
+   */
   host: string | undefined;
-  /** The `Host` field value as sent (trimmed), when present. */
+  /** Where `host` came from, as sent: the target's authority or the `Host` value (trimmed). */
   rawHost: Uint8Array | undefined;
   /** Why `host` is undefined: `no Host` or `invalid name: ...`. */
   reason: string | undefined;
@@ -94,7 +101,10 @@ export interface HttpHead {
 
 /**
  * Parse the start of a stream as an HTTP/1.x request head and take the host
- * from its `Host` header, without the port.
+ * from its `Host` header, without the port. A request with an absolute-form
+ * target (`GET http://site.test/ HTTP/1.1`) names its host there, and the
+ * origin server goes by it rather than by `Host` (RFC 9112 §3.2.2): so does
+ * this.
  *
  * Lines may end in CRLF or bare LF. The head must be complete (a blank line)
  * before a result is given, so that a second `Host` line is seen: two are
@@ -133,6 +143,8 @@ export function parseHttpHead(
   let line = cursor?.line ?? 0;
   let hostStart = cursor?.hostStart ?? -1;
   let hostEnd = cursor?.hostEnd ?? -1;
+  let authorityStart = cursor?.authorityStart ?? -1;
+  let authorityEnd = cursor?.authorityEnd ?? -1;
   if (line === 0) {
     // Request line: method token, SP, target, SP, HTTP/1.x. Judge each byte
     // as it arrives so that non-HTTP is refused without waiting.
@@ -141,26 +153,55 @@ export function parseHttpHead(
     if (p < n && (p === 0 || bytes[p] !== SP)) throw new HttpHeadError("not HTTP");
     if (p > 32) throw new HttpHeadError("not HTTP");
     const lineEnd = bytes.indexOf(LF, p > scan ? p : scan);
-    if (lineEnd < 0) return needMore(n, maxLength, cursor, 0, -1, -1);
+    if (lineEnd < 0) return needMore(n, maxLength, cursor, 0, -1, -1, -1, -1);
     const lineStop = lineEnd > 0 && bytes[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
     if (!endsWithHttpVersion(bytes, p, lineStop)) throw new HttpHeadError("not HTTP");
+    // The target lies between the method's SP and the SP before HTTP/1.x.
+    authorityStart = absoluteFormAuthority(bytes, p + 1, lineStop - 9);
+    if (authorityStart >= 0) {
+      authorityEnd = authorityStart;
+      while (
+        authorityEnd < lineStop - 9 && !ENDS_AUTHORITY.includes(bytes[authorityEnd] as number)
+      ) {
+        authorityEnd++;
+      }
+    }
     line = lineEnd + 1;
   }
   // Header fields up to the blank line.
   while (true) {
-    if (line >= n) return needMore(n, maxLength, cursor, line, hostStart, hostEnd);
+    if (line >= n) {
+      return needMore(n, maxLength, cursor, line, hostStart, hostEnd, authorityStart, authorityEnd);
+    }
     const first = bytes[line] as number;
-    if (first === LF) return finish(bytes, hostStart, hostEnd, line + 1, maxLength);
+    if (first === LF) {
+      return finish(bytes, authorityStart, authorityEnd, hostStart, hostEnd, line + 1, maxLength);
+    }
     if (first === CR) {
-      if (line + 1 >= n) return needMore(n, maxLength, cursor, line, hostStart, hostEnd);
-      if (bytes[line + 1] === LF) return finish(bytes, hostStart, hostEnd, line + 2, maxLength);
+      if (line + 1 >= n) {
+        return needMore(
+          n,
+          maxLength,
+          cursor,
+          line,
+          hostStart,
+          hostEnd,
+          authorityStart,
+          authorityEnd,
+        );
+      }
+      if (bytes[line + 1] === LF) {
+        return finish(bytes, authorityStart, authorityEnd, hostStart, hostEnd, line + 2, maxLength);
+      }
       throw new HttpHeadError("bare CR");
     }
     if (first === SP || first === HTAB) {
       throw new HttpHeadError("obsolete line folding");
     }
     const end = bytes.indexOf(LF, line > scan ? line : scan);
-    if (end < 0) return needMore(n, maxLength, cursor, line, hostStart, hostEnd);
+    if (end < 0) {
+      return needMore(n, maxLength, cursor, line, hostStart, hostEnd, authorityStart, authorityEnd);
+    }
     const stop = bytes[end - 1] === CR ? end - 1 : end;
     if (isHostField(bytes, line, stop)) {
       if (hostStart >= 0) throw new HttpHeadError("two Host headers");
@@ -182,6 +223,8 @@ function needMore(
   line: number,
   hostStart: number,
   hostEnd: number,
+  authorityStart: number,
+  authorityEnd: number,
 ): { kind: "need-more" } {
   if (n >= maxLength) throw new HttpHeadError("HTTP head too large");
   if (cursor !== undefined) {
@@ -189,6 +232,8 @@ function needMore(
     cursor.scan = n;
     cursor.hostStart = hostStart;
     cursor.hostEnd = hostEnd;
+    cursor.authorityStart = authorityStart;
+    cursor.authorityEnd = authorityEnd;
   }
   return NEED_MORE;
 }
@@ -197,13 +242,19 @@ const NEED_MORE = Object.freeze({ kind: "need-more" as const });
 
 function finish(
   bytes: Uint8Array,
+  authorityStart: number,
+  authorityEnd: number,
   hostStart: number,
   hostEnd: number,
   length: number,
   maxLength: number,
 ): HttpHead {
   if (length > maxLength) throw new HttpHeadError("HTTP head too large");
-  const rawHost = hostStart >= 0 ? bytes.subarray(hostStart, hostEnd) : undefined;
+  const rawHost = authorityStart >= 0
+    ? bytes.subarray(authorityStart, authorityEnd)
+    : hostStart >= 0
+    ? bytes.subarray(hostStart, hostEnd)
+    : undefined;
   if (rawHost === undefined) {
     return { kind: "head", host: undefined, rawHost, reason: "no Host", length };
   }
@@ -229,6 +280,30 @@ function finish(
   return check.ok
     ? { kind: "head", host: check.name, rawHost, reason: undefined, length }
     : { kind: "head", host: undefined, rawHost, reason: check.reason, length };
+}
+
+// "/", "?" and "#" end an authority (RFC 3986 §3.2).
+const ENDS_AUTHORITY = [0x2f, 0x3f, 0x23];
+
+/**
+ * Where the authority of an absolute-form target in `b[from, to)` starts
+ * (after `scheme://`), or -1 for any other form (`/path`, `*`, `host:port`).
+ */
+function absoluteFormAuthority(b: Uint8Array, from: number, to: number): number {
+  // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 §3.1)
+  let i = from;
+  if (i >= to || !isAlpha(b[i] as number)) return -1;
+  for (i++; i < to; i++) {
+    const c = b[i] as number;
+    if (!(isAlpha(c) || (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e)) {
+      break;
+    }
+  }
+  return i + 2 < to && b[i] === COLON && b[i + 1] === 0x2f && b[i + 2] === 0x2f ? i + 3 : -1;
+}
+
+function isAlpha(c: number): boolean {
+  return (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a;
 }
 
 function isOws(c: number): boolean {

@@ -41,6 +41,40 @@ Deno.test("parseHttpHead() takes the Host without its port, lower-cased", () => 
   }
 });
 
+Deno.test("parseHttpHead() takes an absolute-form target's host over Host, as the origin does", () => {
+  const cases: [string, string | undefined, string][] = [
+    [
+      "GET http://Site.Test:8080/x?y HTTP/1.1\r\nHost: other.test\r\n\r\n",
+      "site.test",
+      "Site.Test:8080",
+    ],
+    ["GET HTTP://a.test HTTP/1.1\r\n\r\n", "a.test", "a.test"],
+    ["GET http://b.test?q HTTP/1.1\r\nHost: b.test\r\n\r\n", "b.test", "b.test"],
+    ["GET h2c+x.1://c.test#f HTTP/1.1\r\n\r\n", "c.test", "c.test"],
+    // Not absolute-form: Host decides.
+    ["GET /http://x.test/ HTTP/1.1\r\nHost: d.test\r\n\r\n", "d.test", "d.test"],
+    ["OPTIONS * HTTP/1.1\r\nHost: e.test\r\n\r\n", "e.test", "e.test"],
+    ["CONNECT x.test:443 HTTP/1.1\r\nHost: f.test\r\n\r\n", "f.test", "f.test"],
+    ["GET 1http://x.test/ HTTP/1.1\r\nHost: g.test\r\n\r\n", "g.test", "g.test"],
+    ["GET http:/x.test/ HTTP/1.1\r\nHost: h.test\r\n\r\n", "h.test", "h.test"],
+  ];
+  for (const [text, host, raw] of cases) {
+    const parsed = head(text);
+    assertEquals([parsed.host, decoder.decode(parsed.rawHost)], [host, raw], text);
+  }
+  // An authority that is not a host name falls back, whatever Host says.
+  for (const target of ["http://u@i.test/", "http://[::1]/", "http://192.0.2.1/", "http:///x"]) {
+    const parsed = head(`GET ${target} HTTP/1.1\r\nHost: ok.test\r\n\r\n`);
+    strictEqual(parsed.host, undefined, target);
+    strictEqual(parsed.reason?.startsWith("invalid name"), true, `${target}: ${parsed.reason}`);
+  }
+  // The rest of the head is judged as before.
+  strictEqual(
+    reasonOf("GET http://a.test/ HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+    "two Host headers",
+  );
+});
+
 Deno.test("parseHttpHead() accepts bare LF line ends and ignores the body", () => {
   const parsed = head("POST / HTTP/1.0\nHost: a.test\n\nbody bytes");
   strictEqual(parsed.host, "a.test");
@@ -146,7 +180,14 @@ Deno.test("parseHttpHead() with a cursor: the verdict of parsing each prefix afr
     fc.string({ unit: fc.constantFrom(..."Host:aZ9-. \r\t"), maxLength: 30 }),
   );
   const headText = fc.tuple(
-    fc.constantFrom("GET / HTTP/1.1", "CONNECT a:1 HTTP/1.0", "GET /x HTTP/2", "HELLO", "G\0T /"),
+    fc.constantFrom(
+      "GET / HTTP/1.1",
+      "CONNECT a:1 HTTP/1.0",
+      "GET http://f.test/x HTTP/1.1",
+      "GET /x HTTP/2",
+      "HELLO",
+      "G\0T /",
+    ),
     fc.array(fc.tuple(line, fc.constantFrom("\r\n", "\n")), { maxLength: 8 }),
     fc.constantFrom("\r\n", "\n", "", "\r"),
     fc.integer({ min: 0, max: 600 }),
