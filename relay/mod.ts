@@ -21,7 +21,15 @@ export {
   type TunnelFailure,
   type TunnelOptions,
 } from "./tunnel.ts";
-export { type ConnectReply, MAX_REPLY_HEADER, parseConnectReply, ReplyError } from "./reply.ts";
+export {
+  type ConnectReply,
+  type ConnectReplyCursor,
+  connectReplyCursor,
+  MAX_INTERIM_REPLIES,
+  MAX_REPLY_HEADER,
+  parseConnectReply,
+  ReplyError,
+} from "./reply.ts";
 export {
   parseUpstream,
   type Upstream,

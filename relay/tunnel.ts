@@ -7,7 +7,7 @@
 import { directRid, readDirect, writeDirect } from "../sys/io.ts";
 import { giveBuffer, nextBufferSize, takeBuffer } from "./buffers.ts";
 import { cancelDeadline, setDeadline } from "./deadline.ts";
-import { parseConnectReply, ReplyError } from "./reply.ts";
+import { connectReplyCursor, parseConnectReply, ReplyError } from "./reply.ts";
 import type { Upstream } from "./upstream.ts";
 
 /** Why a tunnel could not be opened. */
@@ -238,6 +238,7 @@ export async function openTunnel(
       off += await writeDirect(conn, rid, off === 0 ? request : request.subarray(off));
     }
     let filled = 0;
+    const cursor = connectReplyCursor();
     for (;;) {
       if (filled === buf.length) {
         // The next size class (16 KiB holds the largest header accepted).
@@ -254,7 +255,7 @@ export async function openTunnel(
         );
       }
       filled += n;
-      const reply = parseConnectReply(buf.subarray(0, filled));
+      const reply = parseConnectReply(buf.subarray(0, filled), cursor);
       if (reply === undefined) continue;
       if (reply.status < 200 || reply.status > 299) {
         throw new TunnelError(

@@ -108,9 +108,10 @@ export interface HttpHead {
  *
  * Lines may end in CRLF or bare LF. The head must be complete (a blank line)
  * before a result is given, so that a second `Host` line is seen: two are
- * refused (RFC 9112 §3.2), as is obsolete line folding. A `Host` that is
- * present but not a valid host name (CR, spaces, IP literal, ...) yields
- * `host` undefined with the `reason`.
+ * refused (RFC 9112 §3.2), as is obsolete line folding. A host that is
+ * present but not a valid host name (CR, spaces, IP literal, userinfo, ...)
+ * yields `host` undefined with the `reason`, even when the other place (an
+ * absolute-form target's `Host`) holds a valid one.
  *
  * Never throws anything but {@linkcode HttpHeadError}.
  *

@@ -1,6 +1,7 @@
 /**
  * Sniffing the destination name from a redirected connection: the TLS
- * `server_name` or the HTTP `Host`, validated, and optionally verified
+ * `server_name` or the HTTP request's host (`Host`, or an absolute-form
+ * target's), validated, and optionally verified
  * against the original destination address.
  *
  * @module

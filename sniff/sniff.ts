@@ -22,7 +22,10 @@ import {
 /** What the port is configured to carry. */
 export type SniffProtocol = "tls" | "http";
 
-/** Where a name came from. */
+/**
+ * Where a name came from: the TLS `server_name`, the HTTP request (its
+ * `Host`, or an absolute-form target's host), or nowhere.
+ */
 export type NameSource = "sni" | "host" | "none";
 
 /** Options for {@linkcode sniff}. */
@@ -33,8 +36,8 @@ export interface SniffOptions {
    * Largest ClientHello handshake message or request head: a larger one falls
    * back with `ClientHello too large` / `HTTP head too large`. For TLS the
    * bytes read may exceed it by the records' framing (5 bytes a record, at
-   * most 1024 records, and the 4-byte handshake header), so that how the
-   * client splits its hello into records does not change the verdict.
+   * most 1024 records, and the 4-byte handshake header), so that any hello
+   * the parser accepts, however it is split into records, fits.
    * @default {65536 for "tls", 16384 for "http"}
    */
   maxBytes?: number;
@@ -73,7 +76,8 @@ const INITIAL_BUFFER = 4096;
 
 /**
  * Read the start of a connection until the TLS `server_name` (for `"tls"`)
- * or the HTTP `Host` header (for `"http"`) is known, the bytes prove there is
+ * or the HTTP request's host (for `"http"`: `Host`, or an absolute-form
+ * target's) is known, the bytes prove there is
  * none, EOF, the size cap, or the deadline.
  *
  * Never throws for bad input: every failure becomes `name: undefined` with a
