@@ -137,16 +137,13 @@ export function parseHttpHead(
   options?: ParseHttpHeadOptions,
 ): { kind: "need-more" } | HttpHead {
   const maxLength = options?.maxLength ?? DEFAULT_MAX_HTTP_HEAD;
-  const cursor = options?.cursor;
+  // Judged so far: the caller's cursor, or one for this call alone. It moves
+  // only past complete lines, so that a need-more leaves it ready to resume.
+  const c = options?.cursor ?? httpHeadCursor();
   const n = bytes.length;
-  // Bytes before `scan` hold no LF after `line` (known from an earlier call).
-  const scan = cursor?.scan ?? 0;
-  let line = cursor?.line ?? 0;
-  let hostStart = cursor?.hostStart ?? -1;
-  let hostEnd = cursor?.hostEnd ?? -1;
-  let authorityStart = cursor?.authorityStart ?? -1;
-  let authorityEnd = cursor?.authorityEnd ?? -1;
-  if (line === 0) {
+  // Bytes before `scan` hold no LF after `c.line` (known from an earlier call).
+  const scan = c.scan;
+  if (c.line === 0) {
     // Request line: method token, SP, target, SP, HTTP/1.x. Judge each byte
     // as it arrives so that non-HTTP is refused without waiting.
     let p = 0;
@@ -154,88 +151,53 @@ export function parseHttpHead(
     if (p < n && (p === 0 || bytes[p] !== SP)) throw new HttpHeadError("not HTTP");
     if (p > 32) throw new HttpHeadError("not HTTP");
     const lineEnd = bytes.indexOf(LF, p > scan ? p : scan);
-    if (lineEnd < 0) return needMore(n, maxLength, cursor, 0, -1, -1, -1, -1);
+    if (lineEnd < 0) return needMore(n, maxLength, c);
     const lineStop = lineEnd > 0 && bytes[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
     if (!endsWithHttpVersion(bytes, p, lineStop)) throw new HttpHeadError("not HTTP");
     // The target lies between the method's SP and the SP before HTTP/1.x.
-    authorityStart = absoluteFormAuthority(bytes, p + 1, lineStop - 9);
-    if (authorityStart >= 0) {
-      authorityEnd = authorityStart;
-      while (
-        authorityEnd < lineStop - 9 && !ENDS_AUTHORITY.includes(bytes[authorityEnd] as number)
-      ) {
-        authorityEnd++;
-      }
+    const targetEnd = lineStop - 9;
+    const authority = absoluteFormAuthority(bytes, p + 1, targetEnd);
+    if (authority >= 0) {
+      let end = authority;
+      while (end < targetEnd && !ENDS_AUTHORITY.includes(bytes[end] as number)) end++;
+      c.authorityStart = authority;
+      c.authorityEnd = end;
     }
-    line = lineEnd + 1;
+    c.line = lineEnd + 1;
   }
   // Header fields up to the blank line.
   while (true) {
-    if (line >= n) {
-      return needMore(n, maxLength, cursor, line, hostStart, hostEnd, authorityStart, authorityEnd);
-    }
+    const line = c.line;
+    if (line >= n) return needMore(n, maxLength, c);
     const first = bytes[line] as number;
-    if (first === LF) {
-      return finish(bytes, authorityStart, authorityEnd, hostStart, hostEnd, line + 1, maxLength);
-    }
+    if (first === LF) return finish(bytes, c, line + 1, maxLength);
     if (first === CR) {
-      if (line + 1 >= n) {
-        return needMore(
-          n,
-          maxLength,
-          cursor,
-          line,
-          hostStart,
-          hostEnd,
-          authorityStart,
-          authorityEnd,
-        );
-      }
-      if (bytes[line + 1] === LF) {
-        return finish(bytes, authorityStart, authorityEnd, hostStart, hostEnd, line + 2, maxLength);
-      }
+      if (line + 1 >= n) return needMore(n, maxLength, c);
+      if (bytes[line + 1] === LF) return finish(bytes, c, line + 2, maxLength);
       throw new HttpHeadError("bare CR");
     }
     if (first === SP || first === HTAB) {
       throw new HttpHeadError("obsolete line folding");
     }
     const end = bytes.indexOf(LF, line > scan ? line : scan);
-    if (end < 0) {
-      return needMore(n, maxLength, cursor, line, hostStart, hostEnd, authorityStart, authorityEnd);
-    }
+    if (end < 0) return needMore(n, maxLength, c);
     const stop = bytes[end - 1] === CR ? end - 1 : end;
     if (isHostField(bytes, line, stop)) {
-      if (hostStart >= 0) throw new HttpHeadError("two Host headers");
+      if (c.hostStart >= 0) throw new HttpHeadError("two Host headers");
       let vs = line + 5;
       let ve = stop;
       while (vs < ve && isOws(bytes[vs] as number)) vs++;
       while (ve > vs && isOws(bytes[ve - 1] as number)) ve--;
-      hostStart = vs;
-      hostEnd = ve;
+      c.hostStart = vs;
+      c.hostEnd = ve;
     }
-    line = end + 1;
+    c.line = end + 1;
   }
 }
 
-function needMore(
-  n: number,
-  maxLength: number,
-  cursor: HttpHeadCursor | undefined,
-  line: number,
-  hostStart: number,
-  hostEnd: number,
-  authorityStart: number,
-  authorityEnd: number,
-): { kind: "need-more" } {
+function needMore(n: number, maxLength: number, cursor: HttpHeadCursor): { kind: "need-more" } {
   if (n >= maxLength) throw new HttpHeadError("HTTP head too large");
-  if (cursor !== undefined) {
-    cursor.line = line;
-    cursor.scan = n;
-    cursor.hostStart = hostStart;
-    cursor.hostEnd = hostEnd;
-    cursor.authorityStart = authorityStart;
-    cursor.authorityEnd = authorityEnd;
-  }
+  cursor.scan = n;
   return NEED_MORE;
 }
 
@@ -243,18 +205,15 @@ const NEED_MORE = Object.freeze({ kind: "need-more" as const });
 
 function finish(
   bytes: Uint8Array,
-  authorityStart: number,
-  authorityEnd: number,
-  hostStart: number,
-  hostEnd: number,
+  c: HttpHeadCursor,
   length: number,
   maxLength: number,
 ): HttpHead {
   if (length > maxLength) throw new HttpHeadError("HTTP head too large");
-  const rawHost = authorityStart >= 0
-    ? bytes.subarray(authorityStart, authorityEnd)
-    : hostStart >= 0
-    ? bytes.subarray(hostStart, hostEnd)
+  const rawHost = c.authorityStart >= 0
+    ? bytes.subarray(c.authorityStart, c.authorityEnd)
+    : c.hostStart >= 0
+    ? bytes.subarray(c.hostStart, c.hostEnd)
     : undefined;
   if (rawHost === undefined) {
     return { kind: "head", host: undefined, rawHost, reason: "no Host", length };
