@@ -45,6 +45,8 @@ struct request {
 	uint32_t seq;
 	int err;		/* kernel -errno from NLMSG_ERROR, or 0 */
 	int done;		/* reply, error or NLMSG_DONE seen */
+	int dump;		/* NLMSG_DONE is the end, not a missing answer */
+	int answered;		/* a reply was parsed into out */
 	int (*parse)(struct request *req, struct nlattr **tb);
 	void *out;
 	uint32_t count;		/* DUMP: entries seen */
@@ -144,16 +146,29 @@ static int on_valid(struct nl_msg *msg, void *arg)
 		req->done = 1;
 		return NL_STOP;
 	}
+	req->answered = 1;
 	/* A DUMP goes on until NLMSG_DONE; a doit reply is the answer. */
 	if (!(nlmsg_hdr(msg)->nlmsg_flags & NLM_F_MULTI))
 		req->done = 1;
 	return NL_OK;
 }
 
+/*
+ * NLMSG_DONE ends a DUMP; its payload is the dump's status, negative when
+ * the kernel cut it short. To any other request it is no answer.
+ */
 static int on_finish(struct nl_msg *msg, void *arg)
 {
 	struct request *req = arg;
+	struct nlmsghdr *hdr = nlmsg_hdr(msg);
+	int status = 0;
 
+	if (nlmsg_datalen(hdr) >= (int)sizeof(status))
+		memcpy(&status, nlmsg_data(hdr), sizeof(status));
+	if (status < 0)
+		req->err = status;
+	else if (!req->dump)
+		req->err = -EPROTO;
 	req->done = 1;
 	return NL_STOP;
 }
@@ -221,6 +236,9 @@ static int transact(struct shifter_nl *h, struct nl_msg *msg,
 		}
 	}
 	ret = req->done ? req->err : -ETIMEDOUT;
+	/* Never report success with out unwritten. */
+	if (!ret && !req->dump && !req->answered)
+		ret = -EPROTO;
 out:
 	nl_cb_put(cb);
 	return ret;
@@ -508,6 +526,7 @@ int shifter_nl_dump(struct shifter_nl *h, struct shifter_nl_entry *out,
 		req.parse = parse_entry;
 		req.out = out;
 		req.max = max;
+		req.dump = 1;
 		msg = new_request(h, SHIFTER_CMD_DUMP, NLM_F_DUMP);
 		ret = msg ? transact(h, msg, &req) : -ENOMEM;
 		if (!send_again(h, &ret, attempt))

@@ -57,6 +57,8 @@ export const SHIFTER_NL_LIB_ENV = "SHIFTER_NL_LIB";
 /** File name of the shim, as built by `make -C libnl-shim`. */
 export const SHIFTER_NL_LIB_NAME = "libshifter_nl.so";
 
+const EPROTO = 71;
+
 const ERRNO_NAMES: Readonly<Record<number, string>> = {
   1: "EPERM",
   2: "ENOENT",
@@ -123,6 +125,8 @@ function describe(errno: number): string {
       return "the Shifter kernel module is not loaded: insmod kernel/shifter.ko";
     case 22:
       return "invalid request";
+    case EPROTO:
+      return "the answer is not a valid Shifter reply";
     case 92:
       return "protocol or address family not supported";
     case 110:
@@ -346,6 +350,9 @@ export class ShifterNetlink {
     }
     const { family, bytes } = parseAddress(hostname);
     this.#addr.set(bytes);
+    // Cleared, so that an answer the shim failed to write reads as none
+    // rather than as the last client's destination.
+    this.#dest.fill(0);
     const ret = this.#lib.shifter_nl_lookup(
       this.#live(),
       family,
@@ -357,10 +364,14 @@ export class ShifterNetlink {
     check(ret, `look up client ${formatHostPort(hostname, port)}`);
     const view = new DataView(this.#dest.buffer);
     const destFamily = view.getUint32(0, true);
+    const destPort = view.getUint16(8, true);
+    if ((destFamily !== AF_INET && destFamily !== AF_INET6) || destPort === 0) {
+      check(-EPROTO, `look up client ${formatHostPort(hostname, port)}`);
+    }
     const len = destFamily === AF_INET ? 4 : 16;
     return {
       hostname: formatAddress(this.#dest.subarray(12, 12 + len)),
-      port: view.getUint16(8, true),
+      port: destPort,
       family: destFamily === AF_INET ? "ipv4" : "ipv6",
       ageMs: view.getUint32(4, true),
     };

@@ -31,13 +31,15 @@ function assertThrows(fn: () => unknown, match: RegExp): Error {
 }
 
 const shim = new URL("../libnl-shim/libshifter_nl.so", import.meta.url);
-const shimBuilt = (() => {
+const shimBuilt = isFile(shim);
+
+function isFile(path: string | URL): boolean {
   try {
-    return Deno.statSync(shim).isFile;
+    return Deno.statSync(path).isFile;
   } catch {
     return false;
   }
-})();
+}
 // Skip only with a printed reason, and never in CI (`scripts/setup.sh`,
 // run by `deno task test`, builds the shim).
 const skipShim = skipUnless("netlink shim tests", {
@@ -125,6 +127,78 @@ Deno.test({
         }
       }
     } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+// A fake kernel (libnl-shim/fake_kernel.c: the shim unchanged, its socket
+// pointed at a scripted user-space peer), because the real module never
+// sends these replies: a LOOKUP answered by NLMSG_DONE, and a DUMP whose
+// NLMSG_DONE carries an error. Neither may read as a success.
+Deno.test({
+  name: "a reply without an answer, or a DUMP cut short, is an error (fake kernel)",
+  ignore: skipUnless("fake kernel test", {
+    "cc (build-essential)": hasProgram("cc"),
+    make: hasProgram("make"),
+    "libnl headers (libnl-genl-3-dev)": isFile("/usr/include/libnl3/netlink/genl/genl.h"),
+    linux: Deno.build.os === "linux",
+  }),
+  async fn(t) {
+    const dir = await Deno.makeTempDir({ prefix: "shifter-fake-kernel-" });
+    const so = `${dir}/libfake_kernel.so`;
+    try {
+      const built = await new Deno.Command("make", {
+        args: [
+          "-C",
+          new URL("../libnl-shim", import.meta.url).pathname,
+          "fake-kernel",
+          `OUT=${so}`,
+        ],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      if (!built.success) throw new Error(new TextDecoder().decode(built.stderr));
+      const open = (script: string) => {
+        Deno.env.set("SHIFTER_NL_FAKE_SCRIPT", script);
+        return ShifterNetlink.open({ libraryPath: so, timeoutMs: 500 });
+      };
+      await t.step("a LOOKUP answered by NLMSG_DONE is EPROTO, not the last answer", () => {
+        using nl = open("dest:203.0.113.5:443,done,done");
+        assertEquals(nl.lookup("10.0.0.5:40001").hostname, "203.0.113.5");
+        assertThrows(() => nl.lookup("10.0.0.6:40002"), /10\.0\.0\.6:40002: EPROTO/);
+        assertThrows(() => nl.lookup("10.0.0.7:40003"), /EPROTO/);
+      });
+      await t.step("the first LOOKUP answered by NLMSG_DONE is EPROTO", () => {
+        using nl = open("done");
+        assertThrows(() => nl.lookup("10.0.0.5:40001"), /EPROTO/);
+      });
+      await t.step("the resolver takes it for an I/O failure (auto asks sockopt)", () => {
+        Deno.env.set("SHIFTER_NL_FAKE_SCRIPT", "stats,done");
+        const resolver = createNetlinkResolver({
+          env: (name) => name === SHIFTER_NL_LIB_ENV ? so : undefined,
+        });
+        try {
+          const accepted = {
+            remoteAddr: { transport: "tcp", hostname: "10.0.0.5", port: 40001 },
+            localAddr: { transport: "tcp", hostname: "10.0.0.1", port: 3130 },
+          };
+          const err = assertThrows(() => resolver.resolve(accepted as never), /EPROTO/);
+          assertEquals((err as Error & { code?: string }).code, "EIO");
+        } finally {
+          resolver.close?.();
+        }
+      });
+      await t.step("a DUMP whose NLMSG_DONE carries an error fails with it", () => {
+        using nl = open("dump:2:-4");
+        assertThrows(() => nl.dump(), /EINTR/);
+      });
+      await t.step("a DUMP that ends with status 0 is the whole table", () => {
+        using nl = open("dump:2:0");
+        assertEquals(nl.dump().map((e) => e.srcPort), [40000, 40001]);
+      });
+    } finally {
+      Deno.env.delete("SHIFTER_NL_FAKE_SCRIPT");
       await Deno.remove(dir, { recursive: true });
     }
   },
