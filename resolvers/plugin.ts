@@ -22,56 +22,91 @@ import {
 } from "./resolver.ts";
 
 /**
+ * How long a plugin may take to load and create its resolver before startup
+ * gives up on it, in ms: a module or factory that never settles would
+ * otherwise hold the daemon at startup, saying nothing.
+ */
+export const PLUGIN_START_TIMEOUT_MS = 30_000;
+
+/**
  * Import a plugin module and create its resolver.
  *
  * @param path File path of the module, absolute or relative to the working
  * directory.
  * @param options Handed to the plugin's factory.
+ * @param startTimeoutMs Time allowed for the import and the factory together.
  * @returns The plugin's resolver, whose answers are checked: an IP
  * address without a zone (rewritten in its canonical form) and a port
  * 1-65535, or a {@linkcode ResolveError} saying what the plugin answered.
  * @throws {Error} Saying which file and why, when the module cannot be
- * imported, exports no factory, or the factory returns no valid resolver.
+ * imported, exports no factory, the factory returns no valid resolver, or
+ * either takes longer than `startTimeoutMs`.
  */
 export async function loadResolverPlugin(
   path: string,
   options: ResolverOptions = {},
+  startTimeoutMs: number = PLUGIN_START_TIMEOUT_MS,
 ): Promise<Resolver> {
   const file = isAbsolute(path) ? path : resolve(Deno.cwd(), path);
+  const url = pathToFileURL(file).href;
   const what = `resolver plugin "${file}"`;
-  let mod: Record<string, unknown>;
+  const late = Promise.withResolvers<never>();
+  late.promise.catch(() => {});
+  let stage = "its module did not finish loading";
+  const timer = setTimeout(
+    () =>
+      late.reject(new StartTimeout(`Cannot load ${what}: ${stage} within ${startTimeoutMs} ms`)),
+    startTimeoutMs,
+  );
   try {
-    mod = await import(pathToFileURL(file).href);
-  } catch (error) {
-    const reason = error instanceof Deno.errors.NotFound ||
-        (error instanceof Error && /Module not found/.test(error.message))
-      ? "no such file"
-      : error instanceof Error
-      ? error.message.split("\n")[0]
-      : String(error);
-    throw new Error(`Cannot load ${what}: ${reason}`, { cause: error });
+    let mod: Record<string, unknown>;
+    try {
+      mod = await Promise.race([import(url), late.promise]);
+    } catch (error) {
+      if (error instanceof StartTimeout) throw error;
+      throw new Error(`Cannot load ${what}: ${importFailure(error, url)}`, { cause: error });
+    }
+    const factory = typeof mod.default === "function" ? mod.default : mod.createResolver;
+    if (typeof factory !== "function") {
+      throw new Error(
+        `Cannot load ${what}: it exports no factory (export default function, or export function createResolver)`,
+      );
+    }
+    stage = "its factory did not return a resolver";
+    let resolver: unknown;
+    try {
+      resolver = await Promise.race([(factory as ResolverFactory)(options), late.promise]);
+    } catch (error) {
+      if (error instanceof StartTimeout) throw error;
+      throw new Error(
+        `Cannot start ${what}: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
+    if (!isResolver(resolver)) {
+      throw new Error(
+        `Cannot load ${what}: its factory returned no resolver (need a string "name" and a "resolve" function)`,
+      );
+    }
+    return checked(resolver, what);
+  } finally {
+    clearTimeout(timer);
   }
-  const factory = typeof mod.default === "function" ? mod.default : mod.createResolver;
-  if (typeof factory !== "function") {
-    throw new Error(
-      `Cannot load ${what}: it exports no factory (export default function, or export function createResolver)`,
-    );
-  }
-  let resolver: unknown;
-  try {
-    resolver = await (factory as ResolverFactory)(options);
-  } catch (error) {
-    throw new Error(
-      `Cannot start ${what}: ${error instanceof Error ? error.message : String(error)}`,
-      { cause: error },
-    );
-  }
-  if (!isResolver(resolver)) {
-    throw new Error(
-      `Cannot load ${what}: its factory returned no resolver (need a string "name" and a "resolve" function)`,
-    );
-  }
-  return checked(resolver, what);
+}
+
+/** The plugin took longer than the time allowed to start. */
+class StartTimeout extends Error {}
+
+/**
+ * Why `import()` failed, in a line. "no such file" only when the plugin's
+ * own file is missing: a missing module it imports is named instead.
+ */
+function importFailure(error: unknown, url: string): string {
+  if (error instanceof Deno.errors.NotFound) return "no such file";
+  if (!(error instanceof Error)) return String(error);
+  const line = error.message.split("\n")[0]!;
+  if (/Module not found/.test(line) && line.includes(`"${url}"`)) return "no such file";
+  return line;
 }
 
 /**

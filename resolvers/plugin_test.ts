@@ -108,3 +108,51 @@ Deno.test("loadResolverPlugin() checks every answer and makes the address canoni
     await Deno.remove(file);
   }
 });
+
+Deno.test("loadResolverPlugin() names a missing module the plugin imports, not the plugin", async () => {
+  const file = await pluginFile(`import "./shifter-no-such-helper.ts"; export default () => ({});`);
+  try {
+    await assert.rejects(loadResolverPlugin(file), (e: Error) => {
+      assert.match(e.message, /Cannot load resolver plugin ".*": Module not found/);
+      assert.match(e.message, /shifter-no-such-helper\.ts/);
+      assert.doesNotMatch(e.message, /no such file/);
+      return true;
+    });
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
+Deno.test("loadResolverPlugin() gives up on a module or factory that does not settle", async (t) => {
+  // Each stalls until the test lets it go, after the verdict, so that
+  // nothing is left pending.
+  const g = globalThis as { release?: () => void };
+  const cases: [string, string, RegExp][] = [
+    [
+      "module",
+      `await new Promise((r) => globalThis.release = r); export default () => ({});`,
+      /its module did not finish loading within 200 ms/,
+    ],
+    [
+      "factory",
+      `export default () => new Promise((r) => globalThis.release = r);`,
+      /its factory did not return a resolver within 200 ms/,
+    ],
+  ];
+  for (const [name, source, reason] of cases) {
+    await t.step(name, async () => {
+      const file = await pluginFile(source);
+      try {
+        await assert.rejects(loadResolverPlugin(file, {}, 200), (e: Error) => {
+          assert.match(e.message, /^Cannot load resolver plugin ".*": /);
+          assert.match(e.message, reason);
+          return true;
+        });
+      } finally {
+        g.release?.();
+        delete g.release;
+        await Deno.remove(file);
+      }
+    });
+  }
+});
