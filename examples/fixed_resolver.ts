@@ -9,14 +9,15 @@
  */
 
 import type { Resolver, ResolverOptions } from "../resolvers/resolver.ts";
-import { addressFamily, parseHostPort } from "../resolvers/address.ts";
+import { addressFamily, parseHostPort, withoutZone } from "../resolvers/address.ts";
 
 /**
  * The plugin factory, found by Shifter as the module's default export.
  *
  * @param options Resolver options (environment lookup).
  * @returns The resolver.
- * @throws {Error} When `SHIFTER_FIXED_DEST` is missing or not ADDRESS:PORT.
+ * @throws {Error} When `SHIFTER_FIXED_DEST` is missing, not ADDRESS:PORT, or
+ * an address with a zone.
  */
 export default function createResolver(options: ResolverOptions): Resolver {
   const env = options.env ?? ((name: string) => Deno.env.get(name));
@@ -28,6 +29,11 @@ export default function createResolver(options: ResolverOptions): Resolver {
   const family = addressFamily(hostname);
   if (family === undefined) {
     throw new Error(`SHIFTER_FIXED_DEST "${text}" must be an IP address`);
+  }
+  // Shifter refuses an answer with a zone (a CONNECT cannot carry one):
+  // better to say so now than on every connection.
+  if (withoutZone(hostname) !== hostname) {
+    throw new Error(`SHIFTER_FIXED_DEST "${text}" must not have a zone (%interface)`);
   }
   return { name: "fixed", resolve: () => ({ hostname, port, family }) };
 }

@@ -22,3 +22,12 @@ Deno.test("the example plugin's own error reaches the operator with the file nam
     /Cannot start resolver plugin ".*fixed_resolver.ts": set SHIFTER_FIXED_DEST/,
   );
 });
+
+Deno.test("the example plugin refuses a zoned destination at startup, not per connection", async () => {
+  await assert.rejects(
+    openResolver(path, {
+      env: (name) => name === "SHIFTER_FIXED_DEST" ? "[fe80::1%eth0]:443" : undefined,
+    }),
+    /Cannot start resolver plugin ".*fixed_resolver.ts": .*must not have a zone/,
+  );
+});

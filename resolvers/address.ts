@@ -78,14 +78,17 @@ export function withoutZone(literal: string): string {
 /**
  * Parse an IP literal into network-order bytes (4 for IPv4, 16 for IPv6).
  *
- * @param literal An IPv4 or IPv6 literal, without brackets.
+ * @param literal An IPv4 or IPv6 literal, without brackets; an IPv6 zone
+ * (`%eth0`) is ignored.
  * @returns The bytes, or `undefined` when `literal` is not an IP literal.
  */
 export function parseAddress(literal: string): Uint8Array | undefined {
   const kind = isIP(literal);
   if (kind === 4) return new Uint8Array(literal.split(".").map(Number));
   if (kind !== 6) return undefined;
-  let text = literal;
+  // A zone names an interface, not bytes; and its name may hold a dot
+  // (fe80::1%eth0.100, a VLAN), which is no dotted-quad tail.
+  let text = withoutZone(literal);
   const out = new Uint8Array(16);
   // A trailing dotted quad (::ffff:192.0.2.1) fills the last 4 bytes.
   const lastColon = text.lastIndexOf(":");

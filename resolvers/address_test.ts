@@ -64,6 +64,13 @@ Deno.test("canonicalAddress() gives one spelling per address, undefined for a na
   assert.equal(canonicalAddress("localhost"), undefined);
 });
 
+Deno.test("a zone is no part of the address, even with a dot in its name (VLAN)", () => {
+  for (const zoned of ["fe80::1%eth0", "fe80::1%eth0.100", "fe80::1%br-lan.10", "fe80::1%1"]) {
+    assert.equal(canonicalAddress(zoned), "fe80::1", zoned);
+  }
+  assert.equal(canonicalAddress("::ffff:192.0.2.1%eth0.7"), "192.0.2.1");
+});
+
 Deno.test("withoutZone() drops what follows the %, and nothing else", () => {
   assert.equal(withoutZone("fe80::1%eth0"), "fe80::1");
   assert.equal(withoutZone("fe80::1%"), "fe80::1");
