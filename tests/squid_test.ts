@@ -200,3 +200,54 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   },
 });
+
+/** The Squid lines of the README's gateway setup, without its `http_port`. */
+async function readmeSquidSnippet(): Promise<string[]> {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const block = readme.match(/```squid\n([\s\S]*?)```/)?.[1];
+  if (block === undefined) throw new Error("README.md has no ```squid block");
+  return block.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"))
+    .filter((l) => !l.startsWith("http_port"));
+}
+
+// The README's Squid lines are what an operator copies: with Shifter's
+// default --connect-by name, a LAN client can ask for any name, so the
+// proxy must refuse the proxy host's own services. Without the lines these
+// CONNECTs pass the ACLs (503: nothing listens, or 200 if something does).
+Deno.test({
+  name: "the README's Squid lines refuse the proxy host's loopback and link-local services",
+  ignore,
+  async fn() {
+    await using squid = await startSquid({
+      port: freePort(),
+      extra: await readmeSquidSnippet(),
+      // As /etc/hosts has it on a gateway (Squid reads that by default).
+      hosts: ["127.0.0.1 localhost", "::1 localhost"],
+    });
+    const statusOf = async (target: string) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: squid.port });
+      try {
+        await conn.write(enc.encode(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`));
+        const buf = new Uint8Array(512);
+        const n = await conn.read(buf);
+        return new TextDecoder().decode(buf.subarray(0, n ?? 0)).split("\r\n")[0];
+      } finally {
+        conn.close();
+      }
+    };
+    for (
+      const target of [
+        "localhost:80",
+        "127.0.0.1:80",
+        "127.0.0.2:443",
+        "[::1]:80",
+        "0.0.0.0:80",
+        "169.254.169.254:80",
+        "[fe80::1]:443",
+        "x.ads.example:443",
+      ]
+    ) {
+      assert.equal(await statusOf(target), "HTTP/1.1 403 Forbidden", target);
+    }
+  },
+});
