@@ -23,6 +23,7 @@ import { type ClientPrefix, relay, type RelayState } from "./copy.ts";
 import { MemoryReclaimer } from "./reclaim.ts";
 import { Roster } from "./roster.ts";
 import { type ConnFields, connInfoEnabled, logConnection } from "./conn_log.ts";
+import { isLocalhostName } from "../sniff/hostname.ts";
 import { createNameVerifier, type NameVerifier } from "../sniff/name_verifier.ts";
 import { sniff, type SniffProtocol } from "../sniff/sniff.ts";
 import type { LoopGuard } from "./loop_guard.ts";
@@ -420,7 +421,11 @@ export class Server {
         fields.name = found.name;
         fields.name_source = found.source;
         fields.name_fallback = found.reason;
-        if (found.name !== undefined) {
+        if (found.name !== undefined && isLocalhostName(found.name)) {
+          // The proxy would reach its own host's services: the client's
+          // real destination is the address.
+          fields.name_fallback = `localhost: ${found.name} names the proxy host`;
+        } else if (found.name !== undefined) {
           const check = this.#verifier === undefined
             ? undefined
             : await this.#verifier.verify(found.name, dest.hostname);

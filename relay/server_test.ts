@@ -451,6 +451,31 @@ Deno.test("server refuses an IPv6 link-local destination unless the client names
   });
 });
 
+Deno.test("server CONNECTs by address when the client names localhost", async () => {
+  // Host: localhost would have the proxy reach its own host's services.
+  const origin: Resolver = {
+    name: "fixed",
+    resolve: () => ({ hostname: "192.0.2.80", port: 80, family: "ipv4" }),
+  };
+  await using up = fakeUpstream(async (conn) => {
+    await conn.write(enc.encode("HTTP/1.1 200 Connection established\r\n\r\n"));
+  });
+  const upstreams = [parseUpstream(`http://127.0.0.1:${up.port}`)];
+  await using s = await serverWith({ resolver: origin, upstreams });
+  for (const host of ["localhost", "Admin.LocalHost.", "localhost.test"]) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+    await conn.write(enc.encode(`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`));
+    await conn.closeWrite();
+    await readAll(conn).catch(() => {});
+    conn.close();
+  }
+  assert.deepEqual(up.requests.map((r) => r.split("\r\n")[0]), [
+    "CONNECT 192.0.2.80:80 HTTP/1.1",
+    "CONNECT 192.0.2.80:80 HTTP/1.1",
+    "CONNECT localhost.test:80 HTTP/1.1",
+  ]);
+});
+
 Deno.test("server closes a tunnel idle past the idle timeout", async () => {
   await using s = await relayRig({ idleTimeoutMs: 1000 });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });

@@ -102,6 +102,25 @@ export function validHostname(raw: string | Uint8Array): HostnameCheck {
   return { ok: true, name: name.toLowerCase() };
 }
 
+/**
+ * Whether a name from {@linkcode validHostname} is `localhost` or under it:
+ * names for the proxy host itself (RFC 6761 §6.3), never a LAN client's
+ * real destination.
+ *
+ * @param name A lower-cased host name, without a trailing dot.
+ * @returns Whether it is.
+ *
+ * @example
+ * ```ts
+ * import { isLocalhostName } from "./hostname.ts";
+ * isLocalhostName("admin.localhost"); // true
+ * isLocalhostName("localhost.example"); // false
+ * ```
+ */
+export function isLocalhostName(name: string): boolean {
+  return name === "localhost" || name.endsWith(".localhost");
+}
+
 function isNameChar(c: number): boolean {
   return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) ||
     (c >= 0x30 && c <= 0x39) || c === HYPHEN || c === DOT;

@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import fc from "fast-check";
-import { validHostname } from "./hostname.ts";
+import { isLocalhostName, validHostname } from "./hostname.ts";
 
 const encoder = new TextEncoder();
 
@@ -84,4 +84,13 @@ Deno.test("validHostname() only ever returns names in the allowed alphabet (fuzz
     ),
     { numRuns: 5000 },
   );
+});
+
+Deno.test("isLocalhostName() is localhost and names under it, nothing else", () => {
+  for (const name of ["localhost", "a.localhost", "x.y.localhost"]) {
+    assertEquals(isLocalhostName(name), true, name);
+  }
+  for (const name of ["localhost.example", "notlocalhost", "xlocalhost", "local", "example.com"]) {
+    assertEquals(isLocalhostName(name), false, name);
+  }
 });

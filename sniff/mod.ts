@@ -34,7 +34,12 @@ export {
   parseHttpHead,
   type ParseHttpHeadOptions,
 } from "./http_head.ts";
-export { type HostnameCheck, MAX_HOSTNAME_LENGTH, validHostname } from "./hostname.ts";
+export {
+  type HostnameCheck,
+  isLocalhostName,
+  MAX_HOSTNAME_LENGTH,
+  validHostname,
+} from "./hostname.ts";
 export { type HostLookup } from "../sys/lookup.ts";
 export {
   createNameVerifier,
