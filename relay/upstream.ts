@@ -44,7 +44,7 @@ export function parseUpstream(text: string): Upstream {
     throw new TypeError(
       port !== undefined && Number(port) > 65535
         ? `--upstream "${shown}" needs a port 1-65535`
-        : `--upstream "${shown}" is not a URL (write http://HOST:PORT)`,
+        : `--upstream "${shown}" is not a URL (write http://HOST:PORT)${credentialsHint(text)}`,
     );
   }
   if (url.protocol !== "http:") {
@@ -113,10 +113,24 @@ function hasPort(text: string): boolean {
   return true;
 }
 
+/**
+ * `text` with everything between `://` and its last `@` masked. Not only
+ * up to the first `/`, `?` or `#`: a password holding one (unencoded) ends
+ * the authority early for a parser, but must be masked all the same.
+ */
 function withoutCredentials(text: string): string {
+  const scheme = text.indexOf("://");
+  const at = text.lastIndexOf("@");
+  if (scheme < 0 || at < scheme + 3) return text;
+  return `${text.slice(0, scheme + 3)}***@${text.slice(at + 1)}`;
+}
+
+/** A hint when credentials hold a character that ends a URL's authority. */
+function credentialsHint(text: string): string {
   const a = authority(text);
-  if (a === undefined || a.start === a.from) return text;
-  return `${text.slice(0, a.from)}***@${text.slice(a.start)}`;
+  return a !== undefined && text.indexOf("@", a.start) >= 0
+    ? " (write / ? # in credentials as %2F %3F %23)"
+    : "";
 }
 
 /** Options of {@linkcode UpstreamPool}. */

@@ -68,6 +68,10 @@ Deno.test("parseUpstream() never puts the credentials into an error", async (t) 
       "http://alice:s3cret@p:3128/x",
       "http://alice:s3cret%@p:3128",
       "http://alice:s3cret@p:0",
+      "http://alice:s3c/ret@p:3128",
+      "http://alice:s3c?ret@p:3128",
+      "http://alice:s3c#ret@p:3128",
+      "http://alice/s3cret@p:3128",
     ]
   ) {
     await t.step(text, () => {
@@ -79,4 +83,15 @@ Deno.test("parseUpstream() never puts the credentials into an error", async (t) 
       });
     });
   }
+});
+
+Deno.test("parseUpstream() says how to write / ? # in a password", () => {
+  assert.throws(
+    () => parseUpstream("http://alice:s3c/ret@p:3128"),
+    /"http:\/\/\*\*\*@p:3128" is not a URL .*%2F %3F %23/,
+  );
+  assert.equal(
+    parseUpstream("http://alice:s3c%2Fret@p:3128").authorization,
+    `Basic ${btoa("alice:s3c/ret")}`,
+  );
 });
