@@ -79,16 +79,17 @@ async function runDaemon(config: DaemonConfig): Promise<number> {
     // must find its handler, not the default action (death, undrained). Not
     // before the loop guard's lookups, though: a signal while they hang
     // must still end the process at once.
+    // SIGHUP would end the process at once, undrained, and systemd counts
+    // that as a clean exit (no Restart=on-failure): there is nothing to
+    // reload, so say so and go on.
+    const ignoreHangup = () =>
+      log.warning(
+        "SIGHUP ignored: Shifter has no configuration to reload; restart it to change flags",
+      );
     handlers = [
       ["SIGTERM", () => stop.resolve("SIGTERM")],
       ["SIGINT", () => stop.resolve("SIGINT")],
-      // SIGHUP would end the process at once, undrained, and systemd counts
-      // that as a clean exit (no Restart=on-failure): there is nothing to
-      // reload, so say so and go on.
-      ["SIGHUP", () =>
-        log.warning(
-          "SIGHUP ignored: Shifter has no configuration to reload; restart it to change flags",
-        )],
+      ["SIGHUP", ignoreHangup],
     ];
     for (const [s, h] of handlers) Deno.addSignalListener(s, h);
     const server = startServer({
@@ -118,8 +119,28 @@ async function runDaemon(config: DaemonConfig): Promise<number> {
       },
     );
     const signal = await stop.promise;
-    // A second SIGTERM or SIGINT (Ctrl-C again) ends the drain at once.
+    // A second SIGTERM or SIGINT (Ctrl-C again) ends the drain: the
+    // connections still open are closed, and logged as such. Not one within
+    // a second of the first: that is the same stop delivered twice (systemd
+    // or `timeout` signal the whole process group, and `deno task` forwards
+    // what it got to this process too). A third ends the process at once.
+    const stoppedAt = performance.now();
+    let hurried = false;
+    const again = (s: Deno.Signal) => () => {
+      if (performance.now() - stoppedAt < 1000) return;
+      if (hurried) Deno.exit(s === "SIGINT" ? 130 : 143);
+      hurried = true;
+      log.warning("{signal} again: closing the connections still open", { signal: s });
+      server.abortAll("shutdown");
+    };
+    // The new listeners before the old go: never a moment without one.
+    const hurry: [Deno.Signal, () => void][] = [
+      ["SIGTERM", again("SIGTERM")],
+      ["SIGINT", again("SIGINT")],
+    ];
+    for (const [s, h] of hurry) Deno.addSignalListener(s, h);
     for (const [s, h] of handlers) if (s !== "SIGHUP") Deno.removeSignalListener(s, h);
+    handlers = [...hurry, ["SIGHUP", ignoreHangup]];
     log.info("{signal}: no longer accepting; draining", { signal });
     await server.shutdown(config.drainTimeoutMs);
     log.info("Stopped");

@@ -159,3 +159,47 @@ Deno.test("shifter ignores SIGHUP with a warning, keeps serving, and still drain
   assert.match(log, /SIGTERM: no longer accepting; draining/);
   assert.match(log, /Stopped/);
 });
+
+Deno.test("a second SIGTERM ends the drain, logging each connection; one at once is the first again", async () => {
+  // A connection waiting for its ClientHello stays in the drain.
+  const example = new URL("../examples/fixed_resolver.ts", import.meta.url).pathname;
+  const port = freePort();
+  Deno.env.set("SHIFTER_FIXED_DEST", "192.0.2.10:443");
+  const d = daemon(
+    port,
+    "--resolver",
+    example,
+    "--sniff-timeout",
+    "60s",
+    "--drain-timeout",
+    "60s",
+    "--upstream",
+    "http://127.0.0.1:9",
+  );
+  Deno.env.delete("SHIFTER_FIXED_DEST");
+  let status: Deno.CommandStatus;
+  const started = performance.now();
+  let conn: Deno.TcpConn | undefined;
+  try {
+    await d.readUntil("listening on");
+    conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await new Promise((r) => setTimeout(r, 200));
+    // The same stop delivered twice, as `deno task` under systemd gets it.
+    d.child.kill("SIGTERM");
+    d.child.kill("SIGTERM");
+    await d.readUntil("Draining 1 connection(s)");
+    await new Promise((r) => setTimeout(r, 1300));
+    assert.doesNotMatch(d.log, /again|Stopped/, d.log);
+    d.child.kill("SIGTERM");
+  } finally {
+    status = await d.end();
+    conn?.close();
+  }
+  const log = d.log;
+  assert.equal(status.signal, null, log);
+  assert.equal(status.code, 0, log);
+  assert.match(log, /SIGTERM again: closing the connections still open/);
+  assert.match(log, /close=shutdown/);
+  assert.match(log, /Stopped/);
+  assert.ok(performance.now() - started < 20_000, "ended long before the 60 s drain");
+});

@@ -154,7 +154,10 @@ function buildProgram() {
         .argParser(duration("--idle-timeout")).default(600_000, "10m"),
     )
     .addOption(
-      new Option("--drain-timeout <duration>", "on SIGTERM/SIGINT, time for connections to finish")
+      new Option(
+        "--drain-timeout <duration>",
+        "on SIGTERM/SIGINT, time for connections to finish (the signal again, 1 s or more later: close them now)",
+      )
         .argParser(duration("--drain-timeout")).default(30_000, "30s"),
     )
     .addOption(

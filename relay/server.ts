@@ -284,14 +284,22 @@ export class Server {
         drain_ms: drainMs,
       });
       const drained = new Promise<void>((r) => this.#drained = r);
-      const timer = setTimeout(() => {
-        for (const f of this.#flights) this.#abort(f, "shutdown");
-      }, drainMs);
+      const timer = setTimeout(() => this.abortAll("shutdown"), drainMs);
       await drained;
       clearTimeout(timer);
     }
     clearInterval(this.#sweep);
     this.#addresses.stop();
+  }
+
+  /**
+   * Close every connection now, each logged with `close=<reason>`; a
+   * {@linkcode shutdown} waiting for them to drain then returns.
+   *
+   * @param reason The close reason to log.
+   */
+  abortAll(reason: string = "shutdown"): void {
+    for (const f of this.#flights) this.#abort(f, reason);
   }
 
   #abort(f: Flight, reason: string): void {
