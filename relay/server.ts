@@ -117,6 +117,9 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** The least time between two connection-limit warnings, in ms. */
+const LIMIT_WARNING_INTERVAL_MS = 60_000;
+
 /** The running daemon. Create it with {@linkcode startServer}. */
 export class Server {
   readonly #options: ServerOptions;
@@ -133,6 +136,10 @@ export class Server {
   #stopping = false;
   /** Accept loops waiting for a free slot (one per listener at most). */
   #slotWaiters: (() => void)[] = [];
+  /** When the connection-limit warning was last logged. */
+  #limitWarnedAt = -Infinity;
+  /** Times accepting paused since then. */
+  #pauses = 0;
   #drained: (() => void) | undefined;
   #sweep: ReturnType<typeof setInterval> | undefined;
   #reclaimer: MemoryReclaimer | undefined;
@@ -319,10 +326,7 @@ export class Server {
     let backoff = 10;
     while (!this.#stopping) {
       if (this.#flights.size >= max) {
-        log.warning("At the connection limit ({max}): accepting paused", {
-          max,
-        });
-        await new Promise<void>((r) => this.#slotWaiters.push(r));
+        await this.#awaitSlot(max);
         continue;
       }
       let conn: Deno.TcpConn;
@@ -340,6 +344,13 @@ export class Server {
         await sleep(backoff);
         backoff = Math.min(backoff * 2, 1000);
         continue;
+      }
+      // Another listener's loop may have taken the last slot while this one
+      // waited in accept(): this connection waits for the next, unserved.
+      while (this.#flights.size >= max && !this.#stopping) await this.#awaitSlot(max);
+      if (this.#stopping) {
+        conn.close();
+        break;
       }
       this.#accepted++;
       const flight: Flight = {
@@ -520,6 +531,24 @@ export class Server {
   }
 
   /** Let every accept loop waiting at the connection limit look again. */
+  /**
+   * Wait until a connection ends. Warn at most once a minute: at the limit,
+   * every connection that ends lets one more in, and pauses again.
+   */
+  #awaitSlot(max: number): Promise<void> {
+    this.#pauses++;
+    const now = performance.now();
+    if (now - this.#limitWarnedAt >= LIMIT_WARNING_INTERVAL_MS) {
+      this.#limitWarnedAt = now;
+      log.warning(
+        "At the connection limit ({max}): accepting paused, {pauses} time(s) since the last such line (logged at most once a minute)",
+        { max, pauses: this.#pauses },
+      );
+      this.#pauses = 0;
+    }
+    return new Promise<void>((r) => this.#slotWaiters.push(r));
+  }
+
   #wakeAcceptors(): void {
     if (this.#slotWaiters.length === 0) return;
     const waiters = this.#slotWaiters;

@@ -582,28 +582,69 @@ Deno.test("server shutdown gives up on a tunnel still opening once the drain tim
   client.close();
 });
 
-Deno.test("server at its connection limit resumes accepting on every listener", async () => {
+Deno.test("server's connection limit holds across listeners, and each resumes", async () => {
   const listen = [{ hostname: "127.0.0.1", port: 0 }, { hostname: "127.0.0.1", port: 0 }];
-  await using s = await relayRig({ listen, maxConnections: 1 });
-  const [first, second] = s.server.addrs;
-  const until = async (active: number) => {
-    while (s.server.stats.active !== active) await new Promise((r) => setTimeout(r, 10));
-  };
-  // The first listener reaches the limit and waits; the second had an
-  // accept pending, takes one more and waits too.
-  const c1 = await Deno.connect({ hostname: "127.0.0.1", port: first!.port });
-  await within(2000, until(1), "first connection");
-  const c2 = await Deno.connect({ hostname: "127.0.0.1", port: second!.port });
-  await within(2000, until(2), "second connection");
-  for (const c of [c1, c2]) {
-    await c.closeWrite();
-    assert.equal(await readAll(c), "got 0\n");
-    c.close();
+  let out = "";
+  await setupLogging("text", "info", {
+    write: (p) => {
+      out += dec.decode(p);
+      return Promise.resolve(p.length);
+    },
+  });
+  try {
+    await using s = await relayRig({ listen, maxConnections: 1 });
+    const [first, second] = s.server.addrs;
+    const until = async (active: number) => {
+      while (s.server.stats.active !== active) await new Promise((r) => setTimeout(r, 10));
+    };
+    // The first listener reaches the limit and waits. The second had an
+    // accept pending: it takes the connection, which waits unserved.
+    const c1 = await Deno.connect({ hostname: "127.0.0.1", port: first!.port });
+    await within(2000, until(1), "first connection");
+    const c2 = await Deno.connect({ hostname: "127.0.0.1", port: second!.port });
+    await c2.closeWrite();
+    await sleep(300);
+    assert.equal(s.server.stats.active, 1, "one connection in flight at most");
+    await c1.closeWrite();
+    assert.equal(await readAll(c1), "got 0\n");
+    c1.close();
+    assert.equal(await within(3000, readAll(c2), "second served"), "got 0\n");
+    c2.close();
+    await within(2000, until(0), "both done");
+    for (const port of [first!.port, second!.port]) {
+      assert.equal(await within(3000, exchange(port, "again"), `listener ${port}`), "got 5\n");
+    }
+    // One warning: at most one a minute.
+    const warnings = out.split("\n").filter((l) => l.includes("At the connection limit"));
+    assert.equal(warnings.length, 1, out);
+  } finally {
+    await closeLogging();
   }
-  await within(2000, until(0), "both done");
-  for (const port of [first!.port, second!.port]) {
-    assert.equal(await within(3000, exchange(port, "again"), `listener ${port}`), "got 5\n");
+});
+
+Deno.test("server warns at most once a minute at its connection limit, not per connection", async () => {
+  let out = "";
+  await setupLogging("text", "info", {
+    write: (p) => {
+      out += dec.decode(p);
+      return Promise.resolve(p.length);
+    },
+  });
+  try {
+    await using s = await relayRig({ maxConnections: 2 });
+    // 20 clients at once against 2 slots: accepting pauses again and again.
+    const results = await within(
+      10_000,
+      Promise.all(Array.from({ length: 20 }, () => exchange(s.port, "x"))),
+      "20 clients served",
+    );
+    assert.deepEqual(new Set(results), new Set(["got 1\n"]));
+    while (s.server.stats.active !== 0) await sleep(10);
+  } finally {
+    await closeLogging();
   }
+  const lines = out.split("\n");
+  assert.equal(lines.filter((l) => l.includes("At the connection limit (2)")).length, 1, out);
 });
 
 Deno.test("server never closes a tunnel as idle while bytes keep moving", async () => {
