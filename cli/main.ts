@@ -47,6 +47,9 @@ function describe(config: DaemonConfig): string {
   ].join("\n");
 }
 
+/** Time a resolver's `close()` is given at exit, in ms. */
+const RESOLVER_CLOSE_TIMEOUT_MS = 5000;
+
 async function runDaemon(config: DaemonConfig): Promise<number> {
   try {
     await assertFdAccess();
@@ -150,13 +153,25 @@ async function runDaemon(config: DaemonConfig): Promise<number> {
     return 1;
   } finally {
     for (const [s, h] of handlers) Deno.removeSignalListener(s, h); // again: a no-op
+    // Bounded: a plugin's close() that never settles must not hold the exit.
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await resolver.close?.();
+      await Promise.race([
+        resolver.close?.(),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no end within ${RESOLVER_CLOSE_TIMEOUT_MS} ms`)),
+            RESOLVER_CLOSE_TIMEOUT_MS,
+          );
+        }),
+      ]);
     } catch (error) {
       log.error("Resolver {resolver} did not close cleanly: {error}", {
         resolver: resolver.name,
         error: errorText(error),
       });
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

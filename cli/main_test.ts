@@ -203,3 +203,22 @@ Deno.test("a second SIGTERM ends the drain, logging each connection; one at once
   assert.match(log, /Stopped/);
   assert.ok(performance.now() - started < 20_000, "ended long before the 60 s drain");
 });
+
+Deno.test("shifter exits 0 when its resolver's close() never settles, after 5 s", async () => {
+  const plugin = await Deno.makeTempFile({ suffix: ".ts" });
+  await Deno.writeTextFile(
+    plugin,
+    `export default () => ({ name: "stuck", resolve: () => { throw new Error("unused"); }, close: () => new Promise(() => {}) });`,
+  );
+  const d = daemon(freePort(), "--resolver", plugin);
+  let status: Deno.CommandStatus;
+  try {
+    await d.readUntil("listening on");
+    d.child.kill("SIGTERM");
+  } finally {
+    status = await d.end();
+    await Deno.remove(plugin);
+  }
+  assert.equal(status.code, 0, d.log);
+  assert.match(d.log, /Resolver stuck did not close cleanly: no end within 5000 ms/);
+});
