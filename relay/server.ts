@@ -117,6 +117,13 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/**
+ * Connections in a row an upstream may close without a reply (a refusal of
+ * each destination, such as Squid's `deny_info TCP_RESET`) before it is
+ * taken for gone: held down, and the next upstream tried.
+ */
+const SILENT_CLOSES_BEFORE_DOWN = 3;
+
 /** The least time between two connection-limit warnings, in ms. */
 const LIMIT_WARNING_INTERVAL_MS = 60_000;
 
@@ -602,6 +609,17 @@ export class Server {
           if (this.#pool.markUp(upstream)) {
             log.info("Upstream {upstream} is back", { upstream: upstream.label });
           }
+          fields.close = `upstream-refused: ${error.message}`;
+          return undefined;
+        }
+        if (
+          error.failure === "no-reply" &&
+          this.#pool.noteSilentClose(upstream) < SILENT_CLOSES_BEFORE_DOWN
+        ) {
+          // Squid's deny_info TCP_RESET refuses a destination that way:
+          // trying the next upstream would go round the refusal, and holding
+          // this one down would move everyone off it. Only a few in a row,
+          // with no reply in between, say that the upstream itself is gone.
           fields.close = `upstream-refused: ${error.message}`;
           return undefined;
         }

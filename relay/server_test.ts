@@ -230,6 +230,62 @@ Deno.test("server fails over to the next upstream and holds the failed one down"
   );
 });
 
+Deno.test("server takes an upstream's close without a reply for a refusal, until three in a row", async (t) => {
+  // Squid's deny_info TCP_RESET refuses a destination by closing: no
+  // failover round the refusal, no hold-down. An upstream that closes every
+  // connection is gone: after three in a row, as for any failure.
+  let closeAll = false;
+  await using origin = countingOrigin();
+  await using first = fakeUpstream(async (conn, head) => {
+    if (closeAll || head.startsWith("CONNECT 192.0.2.66:")) {
+      resetConn(conn);
+      return;
+    }
+    await conn.write(enc.encode("HTTP/1.1 200 Connection established\r\n\r\n"));
+  });
+  await using second = fakeUpstream(async (conn) => {
+    await conn.write(enc.encode("HTTP/1.1 200 Connection established\r\n\r\n"));
+  });
+  let dest = "192.0.2.66";
+  await using s = await serverWith({
+    resolver: {
+      name: "switch",
+      resolve: () => ({ hostname: dest, port: origin.port, family: "ipv4" }),
+    },
+    upstreams: [
+      parseUpstream(`http://127.0.0.1:${first.port}`),
+      parseUpstream(`http://127.0.0.1:${second.port}`),
+    ],
+  });
+  const attempt = async () => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+    await conn.closeWrite();
+    const outcome = await readAll(conn).then(() => "served", () => "reset");
+    conn.close();
+    return outcome;
+  };
+
+  await t.step("a refused destination: the client is reset, nothing goes to the next", async () => {
+    for (let i = 0; i < 2; i++) assert.equal(await attempt(), "reset");
+    assert.equal(second.requests.length, 0, "no failover round the refusal");
+    dest = "127.0.0.1";
+    assert.equal(await attempt(), "served");
+    assert.equal(first.requests.length, 3, "the first upstream is not held down");
+    assert.equal(second.requests.length, 0);
+  });
+
+  await t.step("three in a row with no reply between: held down, the next tried", async () => {
+    closeAll = true;
+    assert.equal(await attempt(), "reset");
+    assert.equal(await attempt(), "reset");
+    assert.equal(await attempt(), "served", "the third fails over");
+    assert.equal(second.requests.length, 1);
+    assert.equal(await attempt(), "served");
+    assert.equal(first.requests.length, 6, "held down: not tried again");
+    assert.equal(second.requests.length, 2);
+  });
+});
+
 Deno.test("server holds an upstream down for a reply timeout only when it answered no one else meanwhile", async (t) => {
   // A proxy stalls on a dead destination (Squid gives one a minute): that
   // says nothing about the proxy while it answers everyone else.

@@ -15,7 +15,8 @@ export type TunnelFailure =
   | "connect" // the upstream refused or could not be reached
   | "connect-timeout" // the upstream did not accept in time
   | "reply-timeout" // no complete reply header in time
-  | "closed" // the upstream closed before a complete reply
+  | "no-reply" // the upstream closed or reset the connection before any reply byte
+  | "closed" // the upstream closed partway through a reply
   | "protocol" // the reply is not HTTP, or too large
   | "status" // a complete reply that is not 2xx
   | "cancelled"; // the caller gave up (see TunnelCanceller)
@@ -225,6 +226,7 @@ export async function openTunnel(
   const cancelReply = () => stop("cancelled"); // through a local: see giveUp
   if (canceller !== undefined) canceller.cancel = cancelReply;
   let buf = takeBuffer(4096);
+  let filled = 0;
   try {
     const auth = upstream.authorization === undefined
       ? ""
@@ -237,7 +239,6 @@ export async function openTunnel(
     for (let off = 0; off < request.length;) {
       off += await writeDirect(conn, rid, off === 0 ? request : request.subarray(off));
     }
-    let filled = 0;
     const cursor = connectReplyCursor();
     for (;;) {
       if (filled === buf.length) {
@@ -249,10 +250,15 @@ export async function openTunnel(
       }
       const n = await readDirect(conn, rid, filled === 0 ? buf : buf.subarray(filled));
       if (n === 0) {
-        throw new TunnelError(
-          `Cannot open ${what}: the upstream closed the connection before a complete reply`,
-          "closed",
-        );
+        throw filled === 0
+          ? new TunnelError(
+            `Cannot open ${what}: the upstream closed the connection without a reply`,
+            "no-reply",
+          )
+          : new TunnelError(
+            `Cannot open ${what}: the upstream closed the connection before a complete reply`,
+            "closed",
+          );
       }
       filled += n;
       const reply = parseConnectReply(buf.subarray(0, filled), cursor);
@@ -300,7 +306,7 @@ export async function openTunnel(
     }
     throw new TunnelError(
       `Cannot open ${what}: ${errorText(error)}`,
-      "closed",
+      filled === 0 ? "no-reply" : "closed",
       undefined,
       {
         cause: error,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { resetConn } from "../sys/socket.ts";
 import { fakeUpstream } from "./_test_upstream.ts";
 import { isSafeTarget, openTunnel, type TunnelCanceller, TunnelError } from "./tunnel.ts";
 import { parseUpstream } from "./upstream.ts";
@@ -144,6 +145,19 @@ Deno.test("openTunnel() fails when the upstream closes mid-reply", async () => {
   const error = await failure(up.port);
   assert.equal(error.failure, "closed");
   assert.ok(error.upstreamFailed);
+});
+
+Deno.test("openTunnel() tells a close without a reply from one mid-reply", async () => {
+  await using closes = fakeUpstream(async () => {});
+  const error = await failure(closes.port);
+  assert.equal(error.failure, "no-reply");
+  assert.match(error.message, /closed the connection without a reply/);
+  assert.ok(error.upstreamFailed);
+  await using resets = fakeUpstream((conn) => {
+    resetConn(conn);
+    return Promise.resolve();
+  });
+  assert.equal((await failure(resets.port)).failure, "no-reply");
 });
 
 Deno.test("openTunnel() fails fast when the upstream refuses", async () => {
