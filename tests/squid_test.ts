@@ -63,7 +63,7 @@ function origin(down: number) {
   };
 }
 
-async function shifterVia(upstreamUrl: string, destPort: number) {
+async function shifterVia(upstreamUrl: string | string[], destPort: number) {
   const listen = [{ hostname: "127.0.0.1", port: 0 }];
   const resolver: Resolver = {
     name: "fixed",
@@ -71,7 +71,7 @@ async function shifterVia(upstreamUrl: string, destPort: number) {
   };
   const server = startServer({
     listen,
-    upstreams: [parseUpstream(upstreamUrl)],
+    upstreams: [upstreamUrl].flat().map(parseUpstream),
     resolver,
     loopGuard: await createLoopGuard(listen, []),
   });
@@ -149,6 +149,43 @@ Deno.test({
     );
     conn.close();
     await waitFor(() => squid.accessLog().some((l) => l.includes("TCP_DENIED/403")), "403 logged");
+  },
+});
+
+Deno.test({
+  name:
+    "through a real Squid: deny_info TCP_RESET resets the client, and no failover goes round it",
+  ignore,
+  async fn() {
+    await using o = origin(0);
+    await using squid = await startSquid({
+      port: freePort(),
+      extra: [
+        `acl blocked port ${o.port}`,
+        "deny_info TCP_RESET blocked",
+        "http_access deny blocked",
+      ],
+    });
+    await using open = await startSquid({ port: freePort() });
+    await using s = await shifterVia(
+      [`http://127.0.0.1:${squid.port}`, `http://127.0.0.1:${open.port}`],
+      o.port,
+    );
+    for (let i = 0; i < 2; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+      await assert.rejects(conn.read(new Uint8Array(100)), Deno.errors.ConnectionReset);
+      conn.close();
+    }
+    await waitFor(
+      () => squid.accessLog().filter((l) => l.includes("TCP_DENIED")).length === 2,
+      "both denials logged",
+    );
+    // (Its readiness probe is logged as a transaction that ended before headers.)
+    assert.deepEqual(
+      open.accessLog().filter((l) => l.includes("CONNECT")),
+      [],
+      "the second Squid was never asked",
+    );
   },
 });
 
