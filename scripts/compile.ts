@@ -117,13 +117,14 @@ try {
   const template = `#!/bin/sh
 # Shifter, self-extracting: a Deno runtime, the bundled daemon and the
 # netlink shim, unpacked once into $SHIFTER_CACHE (default
-# /var/cache/shifter as root, else ~/.cache/shifter). Built by
+# /var/cache/shifter as root, else ~/.cache/shifter), one copy per user:
+# another user's (mode 700) is not ours to run. Built by
 # \`deno task compile\`.
 set -e
 if [ -n "$SHIFTER_CACHE" ]; then base=$SHIFTER_CACHE
 elif [ "$(id -u)" = 0 ]; then base=/var/cache/shifter
 else base=\${XDG_CACHE_HOME:-$HOME/.cache}/shifter; fi
-dir=$base/${sum}
+dir=$base/${sum}-$(id -u)
 if [ ! -f "$dir/.complete" ]; then
   mkdir -p "$base"
   tmp=$(mktemp -d "$base/.unpack.XXXXXX")

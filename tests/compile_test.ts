@@ -46,6 +46,26 @@ Deno.test("deno task compile builds dist/shifter with the same command line", as
     const check = await run("--check", "--resolver", "sockopt");
     assert.equal(check.code, 0);
     assert.match(new TextDecoder().decode(check.stdout), /resolver: sockopt/);
+    // A self-extracting build unpacked by root first (say, `--check` after
+    // an upgrade) must still run as the service's user, in the same cache.
+    const selfExtracting = (await Deno.readTextFile(`${ROOT}dist/shifter`).catch(() => ""))
+      .startsWith("#!/bin/sh");
+    if (selfExtracting && Deno.uid() === 0) {
+      await Deno.chmod(cache, 0o1777);
+      const asNobody = await new Deno.Command("setpriv", {
+        args: [
+          "--reuid=nobody",
+          "--regid=nogroup",
+          "--clear-groups",
+          `${ROOT}dist/shifter`,
+          "--version",
+        ],
+        env: { SHIFTER_CACHE: cache, HOME: "/nonexistent" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(asNobody.code, 0, new TextDecoder().decode(asNobody.stderr));
+    }
   } finally {
     await Deno.remove(cache, { recursive: true });
   }
