@@ -298,6 +298,30 @@ function upstreamsFromEnv(): Upstream[] {
   });
 }
 
+/** `unknown command "X"`, with the nearest command when one is close. */
+function unknownCommand(word: string, names: string[]): string {
+  const near = names.find((n) => editDistance(word, n) <= 2);
+  return `unknown command "${word}"${
+    near === undefined ? "" : ` (did you mean ${near}?)`
+  }; commands: ${names.join(", ")}`;
+}
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(
+        row[j]! + 1,
+        next[j - 1]! + 1,
+        row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    row = next;
+  }
+  return row[b.length]!;
+}
+
 /**
  * Parse the command line.
  *
@@ -344,6 +368,15 @@ export function parseCommandLine(args: readonly string[]): Invocation {
         error.code === "commander.version" || error.code === "commander.help"
       ) {
         return { command: "print", text: out };
+      }
+      // The daemon itself takes no operands: the first is a mistyped
+      // command. (A command's own excess operands are said "for 'NAME'".)
+      const word = program.args[0];
+      if (
+        error.code === "commander.excessArguments" && word !== undefined &&
+        !error.message.includes(" for '")
+      ) {
+        throw new UsageError(unknownCommand(word, program.commands.map((c) => c.name())));
       }
       throw new UsageError(
         error.message.replace(/^error: /, "").split("\n")[0]!,

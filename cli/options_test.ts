@@ -194,3 +194,22 @@ Deno.test("without --upstream, the upstreams come from SHIFTER_UPSTREAM (off the
     else Deno.env.set("SHIFTER_UPSTREAM", before);
   }
 });
+
+Deno.test("parseCommandLine() names a mistyped command, and the nearest one", () => {
+  const cases: [string[], RegExp][] = [
+    [["kernel-stat"], /^unknown command "kernel-stat" \(did you mean kernel-stats\?\); commands: /],
+    [
+      ["--listen", "127.0.0.1:1", "frobnicate"],
+      /^unknown command "frobnicate"; commands: lookup, /,
+    ],
+    // A command's own extra operands are still said as such.
+    [["kernel-stats", "extra"], /^too many arguments for 'kernel-stats'/],
+  ];
+  for (const [args, message] of cases) {
+    assert.throws(() => parseCommandLine(args), (error) => {
+      assert.ok(error instanceof UsageError, String(error));
+      assert.match(error.message, message);
+      return true;
+    });
+  }
+});
