@@ -108,9 +108,9 @@ function unknown(spec: string): TypeError {
 }
 
 /**
- * Check a `--resolver` value without opening anything: `auto`, a built-in
- * name, or the path of an existing file (whether it loads is known only
- * when it is opened).
+ * Check a `--resolver` value without loading anything: `auto`, a built-in
+ * name, or the path of an existing file this process can read (whether it
+ * loads is known only when it is loaded).
  *
  * @param spec The `--resolver` value.
  * @throws {TypeError} With a one-line reason.
@@ -125,4 +125,11 @@ export function checkResolverSpec(spec: string): void {
     // Missing, or not readable: not a module Shifter can load.
   }
   if (!isFile) throw new TypeError(`--resolver "${spec}" is not a file (a plugin module path)`);
+  try {
+    Deno.openSync(spec).close();
+  } catch (error) {
+    throw new TypeError(
+      `--resolver "${spec}" cannot be read: ${error instanceof Error ? error.message : error}`,
+    );
+  }
 }

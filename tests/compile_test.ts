@@ -46,25 +46,35 @@ Deno.test("deno task compile builds dist/shifter with the same command line", as
     const check = await run("--check", "--resolver", "sockopt");
     assert.equal(check.code, 0);
     assert.match(new TextDecoder().decode(check.stdout), /resolver: sockopt/);
-    // A self-extracting build unpacked by root first (say, `--check` after
-    // an upgrade) must still run as the service's user, in the same cache.
-    const selfExtracting = (await Deno.readTextFile(`${ROOT}dist/shifter`).catch(() => ""))
-      .startsWith("#!/bin/sh");
-    if (selfExtracting && Deno.uid() === 0) {
+    // As the service's user (root here, so that a user can be had): a
+    // self-extracting build that root unpacked first (say, `--check` after
+    // an upgrade) runs in the same cache, and a plugin it cannot read is
+    // refused by `--check` with the reason, not accepted.
+    if (Deno.uid() === 0) {
       await Deno.chmod(cache, 0o1777);
-      const asNobody = await new Deno.Command("setpriv", {
-        args: [
-          "--reuid=nobody",
-          "--regid=nogroup",
-          "--clear-groups",
-          `${ROOT}dist/shifter`,
-          "--version",
-        ],
-        env: { SHIFTER_CACHE: cache, HOME: "/nonexistent" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.equal(asNobody.code, 0, new TextDecoder().decode(asNobody.stderr));
+      const plugin = `${cache}/unreadable.ts`;
+      await Deno.writeTextFile(plugin, "export default () => ({});\n", { mode: 0o600 });
+      const asNobody = (...args: string[]) =>
+        new Deno.Command("setpriv", {
+          args: [
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            `${ROOT}dist/shifter`,
+            ...args,
+          ],
+          env: { SHIFTER_CACHE: cache, HOME: "/nonexistent" },
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+      const version = await asNobody("--version");
+      assert.equal(version.code, 0, new TextDecoder().decode(version.stderr));
+      const unreadable = await asNobody("--check", "--resolver", plugin);
+      assert.equal(unreadable.code, 2);
+      assert.match(
+        new TextDecoder().decode(unreadable.stderr),
+        /^shifter: --resolver ".*unreadable\.ts" cannot be read: Permission denied/,
+      );
     }
   } finally {
     await Deno.remove(cache, { recursive: true });
