@@ -24,12 +24,14 @@
 #include <linux/jiffies.h>
 #include <linux/list.h>
 #include <linux/log2.h>
+#include <linux/memcontrol.h>
 #include <linux/module.h>
 #include <linux/netdevice.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6.h>
 #include <linux/rculist.h>
+#include <linux/sched/mm.h>
 #include <linux/siphash.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -101,6 +103,7 @@ struct shifter_net {
 	struct list_head found;		/* looked up, by LOOKUP time */
 	struct list_head closing;	/* by FIN time */
 	siphash_key_t hash_key;
+	struct mem_cgroup *memcg;	/* the namespace's maker's: see record */
 	struct delayed_work gc;
 	atomic64_t recorded;
 	atomic64_t lookups;
@@ -111,6 +114,8 @@ struct shifter_net {
 };
 
 static unsigned int shifter_net_id __read_mostly;
+/* Set while the module registers with the namespaces that already exist. */
+static bool shifter_loading;
 static struct genl_family shifter_genl_family;
 
 static struct shifter_net *shifter_pernet(struct net *net)
@@ -247,17 +252,16 @@ static unsigned int shifter_limit(const struct shifter_net *sn)
 }
 
 /*
- * A LOOKUP found @key's entry, recorded at @stamp, for the first time: mark
- * it and move it to found (unless a new SYN replaced it meanwhile).
+ * A LOOKUP found @e for the first time: mark it and move it to found,
+ * unless a new SYN replaced it meanwhile. Called inside the LOOKUP's RCU
+ * read section, so @e is not freed yet and no other entry can have its
+ * address: the table holding @e is the table holding this very entry (a
+ * SYN stamp could not tell two SYNs of one jiffy apart).
  */
-static void shifter_found(struct shifter_net *sn, const struct shifter_key *key,
-			  unsigned long stamp)
+static void shifter_found(struct shifter_net *sn, struct shifter_entry *e)
 {
-	struct shifter_entry *e;
-
 	spin_lock_bh(&sn->lock);
-	e = shifter_find(sn, key);
-	if (e && e->stamp == stamp && !e->looked_up &&
+	if (shifter_find(sn, &e->key) == e && !e->looked_up &&
 	    !shifter_expired(e, jiffies)) {
 		/* Its FIN may now remove it at once. */
 		WRITE_ONCE(e->looked_up, true);
@@ -283,6 +287,20 @@ static void shifter_gc(struct work_struct *work)
 		schedule_delayed_work(&sn->gc, SHIFTER_GC_INTERVAL);
 }
 
+static struct shifter_entry *shifter_alloc(struct shifter_net *sn)
+{
+	const gfp_t gfp = GFP_NOWAIT | __GFP_ACCOUNT | __GFP_NOWARN;
+	struct shifter_entry *e;
+	struct mem_cgroup *old;
+
+	if (in_task())
+		return kzalloc(sizeof(*e), gfp);
+	old = set_active_memcg(sn->memcg);
+	e = kzalloc(sizeof(*e), gfp);
+	set_active_memcg(old);
+	return e;
+}
+
 static void shifter_record(struct shifter_net *sn,
 			   const struct shifter_key *key,
 			   const union nf_inet_addr *daddr, __be16 dport)
@@ -292,11 +310,15 @@ static void shifter_record(struct shifter_net *sn,
 
 	/*
 	 * Allocate outside the lock; a SYN flood then only costs the allocator.
-	 * Charged to the sender's memory cgroup when a process sends the SYN
-	 * (LOCAL_OUT): an unprivileged user's own namespaces fill their own
-	 * tables, at their own cost. Forwarded SYNs (softirq) charge no one.
+	 * Charged to a memory cgroup, within its limit (no __GFP_HIGH, which
+	 * would charge past it): the sender's when a process sends the SYN
+	 * (LOCAL_OUT), else, for a forwarded SYN (softirq), the cgroup of
+	 * whoever made the namespace. So an unprivileged user's namespaces,
+	 * however many, fill their tables at that user's cost, whether the
+	 * SYNs come from a process or over a veth between two of them. A
+	 * failed allocation records nothing: auto then asks conntrack.
 	 */
-	e = kzalloc(sizeof(*e), GFP_ATOMIC | __GFP_ACCOUNT);
+	e = shifter_alloc(sn);
 	if (!e)
 		return;
 	e->key = *key;
@@ -486,11 +508,15 @@ static unsigned int shifter_hook(void *priv, struct sk_buff *skb,
 	if (th->syn && !th->ack) {
 		/*
 		 * A packet on lo in PRE_ROUTING already passed LOCAL_OUT in this
-		 * namespace, before NAT: this second pass carries the rewritten
-		 * destination and must not replace what the first one recorded.
+		 * namespace, before NAT; one on a VRF device already passed
+		 * PRE_ROUTING on the device enslaved to it (vrf_ip_rcv() runs
+		 * the hook again). Either second pass carries the rewritten
+		 * destination and must not replace, nor drop, what the first
+		 * one recorded.
 		 */
 		if (state->hook == NF_INET_PRE_ROUTING && state->in &&
-		    (state->in->flags & IFF_LOOPBACK))
+		    ((state->in->flags & IFF_LOOPBACK) ||
+		     netif_is_l3_master(state->in)))
 			return NF_ACCEPT;
 		/*
 		 * The proxy's own connections are never redirected: one that
@@ -563,7 +589,6 @@ static int shifter_nl_lookup(struct sk_buff *skb, struct genl_info *info)
 	struct shifter_entry *e;
 	struct sk_buff *msg;
 	unsigned long stamp;
-	bool first = false;
 	__be16 dport;
 	void *hdr;
 	int len;
@@ -600,10 +625,11 @@ static int shifter_nl_lookup(struct sk_buff *skb, struct genl_info *info)
 	rcu_read_lock();
 	e = shifter_find(sn, &key);
 	if (e && !shifter_expired(e, jiffies) && !e->ambiguous) {
-		first = !READ_ONCE(e->looked_up);
 		daddr = e->daddr;
 		dport = e->dport;
 		stamp = READ_ONCE(e->stamp);
+		if (!READ_ONCE(e->looked_up))
+			shifter_found(sn, e);
 	} else {
 		e = NULL;
 	}
@@ -613,8 +639,6 @@ static int shifter_nl_lookup(struct sk_buff *skb, struct genl_info *info)
 		return -ENOENT;
 	}
 	atomic64_inc(&sn->hits);
-	if (first)
-		shifter_found(sn, &key, stamp);
 
 	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
 	if (!msg)
@@ -822,14 +846,22 @@ static int __net_init shifter_net_init(struct net *net)
 	INIT_LIST_HEAD(&sn->closing);
 	get_random_bytes(&sn->hash_key, sizeof(sn->hash_key));
 	INIT_DELAYED_WORK(&sn->gc, shifter_gc);
+	/*
+	 * A new namespace's init runs in the task that makes it. The host's,
+	 * and those that exist when the module loads, run in insmod's: they
+	 * charge no one, as before the module was asked to.
+	 */
+	if (!shifter_loading)
+		sn->memcg = get_mem_cgroup_from_mm(current->mm);
 
 	ret = nf_register_net_hooks(net, shifter_hook_ops,
 				    ARRAY_SIZE(shifter_hook_ops));
 	if (ret)
-		goto out_free_buckets;
+		goto out_put_memcg;
 	return 0;
 
-out_free_buckets:
+out_put_memcg:
+	mem_cgroup_put(sn->memcg);
 	kvfree(sn->buckets);
 	return ret;
 }
@@ -868,6 +900,7 @@ static void __net_exit shifter_net_exit(struct net *net)
 	 * that cleanup_net() tears down, in series.
 	 */
 	kvfree(sn->buckets);
+	mem_cgroup_put(sn->memcg);
 }
 
 static struct pernet_operations shifter_net_ops = {
@@ -896,7 +929,10 @@ static int __init shifter_init(void)
 		set_bit(ports[i], shifter_port_map);
 	}
 
+	/* No namespace is made meanwhile: the pernet core holds its lock. */
+	shifter_loading = true;
 	ret = register_pernet_subsys(&shifter_net_ops);
+	shifter_loading = false;
 	if (ret)
 		goto out;
 	ret = genl_register_family(&shifter_genl_family);

@@ -112,9 +112,9 @@ echo "root:x:0:0:root:/root:/bin/sh" >"$TREE/etc/passwd"
 echo "nobody:x:65534:65534:nobody:/tmp:/bin/sh" >>"$TREE/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$TREE/etc/group"
 
-# Netfilter and veth modules, in insmod order, without duplicates.
+# Netfilter, veth and VRF modules, in insmod order, without duplicates.
 : >"$TREE/mods/order"
-for m in iptable_nat ip6table_nat xt_REDIRECT xt_tcpudp xt_owner veth; do
+for m in iptable_nat ip6table_nat xt_REDIRECT xt_tcpudp xt_owner veth vrf; do
 	modprobe -d "$IMG" -S "$KVER" --show-depends "$m" | awk '$1 == "insmod" { print $2 }'
 done | awk '!seen[$0]++' | while read -r ko; do
 	# busybox insmod takes plain .ko files: newer kernels ship them compressed.

@@ -42,6 +42,8 @@ const CHECKS = [
   "limit_follows_buckets",
   "key_reuse_never_misleads",
   "entries_charged_to_sender_cgroup",
+  "forwarded_entries_charged_to_netns_owner",
+  "vrf_second_pass_kept",
   "ffi_sync_vs_nonblocking",
   "netlink_and_sockopt_agree",
   "e2e_daemon_netlink",

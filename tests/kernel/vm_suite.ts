@@ -1184,6 +1184,175 @@ async function main(): Promise<void> {
     });
   });
 
+  await check("forwarded_entries_charged_to_netns_owner", async () => {
+    // Forwarded SYNs are recorded in softirq, where no process pays: they
+    // are charged to the cgroup of whoever made the namespace, within its
+    // limit. Else an unprivileged user could pin 8 MiB per namespace of
+    // their own, for as many namespaces as they may make, by sending SYNs
+    // over a veth between two of them.
+    const cg = "/sys/fs/cgroup";
+    const stat = (key: string) =>
+      Number(
+        new RegExp(`^${key} (\\d+)$`, "m").exec(
+          Deno.readTextFileSync(`${cg}/showner/memory.stat`),
+        )?.[1] ?? NaN,
+      );
+    const entries = async () =>
+      Number(
+        (await must("vmtool", "-n", "/run/netns/shfwdB", "stats")).match(/ entries=(\d+)/)?.[1],
+      );
+    Deno.mkdirSync(`${cg}/showner`);
+    setParam("skip_uid", "4242"); // A's own LOCAL_OUT pass records nothing
+    try {
+      await must("ip", "netns", "add", "shfwdA");
+      await must(
+        "sh",
+        "-c",
+        `echo $$ > ${cg}/showner/cgroup.procs && exec /usr/sbin/ip netns add shfwdB`,
+      );
+      await must(
+        "ip",
+        "link",
+        "add",
+        "fa",
+        "netns",
+        "shfwdA",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "fb",
+        "netns",
+        "shfwdB",
+      );
+      for (
+        const [ns, dev, addr] of [["shfwdA", "fa", "10.7.0.1/24"], ["shfwdB", "fb", "10.7.0.2/24"]]
+      ) {
+        await must("ip", "-n", ns!, "addr", "add", addr!, "dev", dev!);
+        await must("ip", "-n", ns!, "link", "set", dev!, "up");
+        await must("ip", "-n", ns!, "link", "set", "lo", "up");
+      }
+      const slabBefore = stat("slab_unreclaimable");
+      await must(
+        "vmtool",
+        "-n",
+        "/run/netns/shfwdA",
+        "-u",
+        "4242",
+        "syn",
+        "10.7.0.2",
+        "443",
+        "50000",
+        "3000",
+      );
+      await sleep(1500);
+      const first = await entries();
+      const charged = stat("slab_unreclaimable") - slabBefore;
+      assert(first === 3000, `B holds ${first} entries, not 3000`);
+      assert(
+        charged > 250_000,
+        `the namespace maker's cgroup was charged ${charged} B for 3000 entries`,
+      );
+      // Within the limit: 64 KiB more, plus what the cgroup has charged
+      // ahead (a stock of up to 64 pages on each of the 2 CPUs), holds at
+      // most some 4400 entries (2539 seen). Charged past the limit, or to no
+      // one, all 9000 would be.
+      const current = Number(Deno.readTextFileSync(`${cg}/showner/memory.current`));
+      Deno.writeTextFileSync(`${cg}/showner/memory.max`, String(current + 65536));
+      await must(
+        "vmtool",
+        "-n",
+        "/run/netns/shfwdA",
+        "-u",
+        "4242",
+        "syn",
+        "10.7.0.2",
+        "443",
+        "53100",
+        "9000",
+      );
+      await sleep(500);
+      const added = (await entries()) - first;
+      assert(added > 0 && added < 6000, `${added} of 9000 more entries under a 64 KiB margin`);
+      return `3000 forwarded entries: ${charged} B charged to the maker's cgroup ` +
+        `(${Math.round(charged / 3000)} B each); with 64 KiB left, ${added} of 9000 more`;
+    } finally {
+      setParam("skip_uid", "-1");
+      await run("ip", "netns", "del", "shfwdA");
+      await run("ip", "netns", "del", "shfwdB");
+    }
+  });
+
+  await check("vrf_second_pass_kept", async () => {
+    // vrf_ip_rcv() runs PRE_ROUTING again on the VRF device, after
+    // REDIRECT rewrote the destination: that pass must neither replace nor
+    // drop what the first one recorded. The same setup without a VRF is
+    // the control.
+    const out: string[] = [];
+    for (const vrf of [false, true]) {
+      const gw = vrf ? "shvrfG" : "shplainG", client = vrf ? "shvrfC" : "shplainC";
+      try {
+        await must("ip", "netns", "add", gw);
+        await must("ip", "netns", "add", client);
+        await must(
+          "ip",
+          "link",
+          "add",
+          "vg",
+          "netns",
+          gw,
+          "type",
+          "veth",
+          "peer",
+          "name",
+          "vc",
+          "netns",
+          client,
+        );
+        for (const ns of [gw, client]) await must("ip", "-n", ns, "link", "set", "lo", "up");
+        if (vrf) {
+          await must("ip", "-n", gw, "link", "add", "red", "type", "vrf", "table", "10");
+          await must("ip", "-n", gw, "link", "set", "red", "up");
+          await must("ip", "-n", gw, "link", "set", "vg", "master", "red");
+        }
+        await must("ip", "-n", gw, "addr", "add", "10.6.0.1/24", "dev", "vg");
+        await must("ip", "-n", gw, "link", "set", "vg", "up");
+        await must("ip", "-n", client, "addr", "add", "10.6.0.2/24", "dev", "vc");
+        await must("ip", "-n", client, "link", "set", "vc", "up");
+        await must("ip", "-n", client, "route", "add", "default", "via", "10.6.0.1");
+        await must(
+          "ip",
+          "netns",
+          "exec",
+          gw,
+          "iptables",
+          "-t",
+          "nat",
+          "-A",
+          "PREROUTING",
+          "-p",
+          "tcp",
+          "-j",
+          "REDIRECT",
+          "--to-ports",
+          "9000",
+        );
+        await must("vmtool", "-n", `/run/netns/${client}`, "syn", "10.9.9.9", "80", "50400", "1");
+        await sleep(200);
+        const r = await vmtool("-n", `/run/netns/${gw}`, "lookup", "10.6.0.2", "50400");
+        assert(
+          r.code === 0 && /10\.9\.9\.9\D+80\b/.test(r.out),
+          `${vrf ? "vrf" : "plain"}: lookup says ${r.out}`,
+        );
+        out.push(`${vrf ? "vrf" : "plain"}: ${r.out}`);
+      } finally {
+        await run("ip", "netns", "del", gw);
+        await run("ip", "netns", "del", client);
+      }
+    }
+    return out.join("; ");
+  });
+
   await check("ffi_sync_vs_nonblocking", async () => {
     const held = await HeldConnection.open(
       CLIENT_NS,
