@@ -47,7 +47,43 @@ export function connFd(conn: Deno.Conn): number {
  * @throws {Error} With the reason, when it does not.
  */
 export async function assertFdAccess(): Promise<void> {
-  await withLoopbackPair((_, accepted) => connFd(accepted));
+  await withLoopbackPair((_, accepted) => {
+    const fd = connFd(accepted);
+    // A number is not enough: were it some other socket's, sockopt would
+    // answer that socket's destination for every client.
+    if (!isConnFd(accepted, fd)) {
+      throw new Error(
+        `Cannot use the socket's file descriptor: Deno ${Deno.version.deno}'s "${FD_DESCRIPTION}" (${fd}) is not the connection's socket (Shifter needs Deno 2.9.6)`,
+      );
+    }
+  });
+}
+
+/**
+ * Whether `fd` is the socket of `conn`: its local and peer addresses.
+ *
+ * @param conn An open TCP connection.
+ * @param fd A file descriptor.
+ * @returns Whether they match.
+ */
+export function isConnFd(conn: Deno.Conn, fd: number): boolean {
+  const local = conn.localAddr, peer = conn.remoteAddr;
+  if (local.transport !== "tcp" || peer.transport !== "tcp") return false;
+  const localBytes = parseAddress(local.hostname);
+  const peerBytes = parseAddress(peer.hostname);
+  return localBytes !== undefined && peerBytes !== undefined &&
+    hasAddresses(fd, local.port, localBytes, peer.port, peerBytes);
+}
+
+function hasAddresses(
+  fd: number,
+  localPort: number,
+  localBytes: Uint8Array,
+  peerPort: number,
+  peerBytes: Uint8Array,
+): boolean {
+  return isAddress(getsockname(fd, sockaddr), localPort, localBytes) &&
+    isAddress(getpeername(fd, sockaddr), peerPort, peerBytes);
 }
 
 /** How far from the hint {@linkcode findConnFd} looks, each way. */
@@ -92,9 +128,7 @@ export function findConnFd(conn: Deno.Conn, near = 0): number | undefined {
     probeSecond = second;
     probesLeft = PROBES_PER_SECOND;
   }
-  const matches = (fd: number) =>
-    isAddress(getsockname(fd, sockaddr), local.port, localBytes) &&
-    isAddress(getpeername(fd, sockaddr), peer.port, peerBytes);
+  const matches = (fd: number) => hasAddresses(fd, local.port, localBytes, peer.port, peerBytes);
   for (let d = 1; d <= REACH && probesLeft > 0; d++) {
     probesLeft--;
     if (matches(near + d)) return near + d;
