@@ -117,13 +117,6 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/**
- * Connections in a row an upstream may close without a reply (a refusal of
- * each destination, such as Squid's `deny_info TCP_RESET`) before it is
- * taken for gone: held down, and the next upstream tried.
- */
-const SILENT_CLOSES_BEFORE_DOWN = 3;
-
 /** The least time between two connection-limit warnings, in ms. */
 const LIMIT_WARNING_INTERVAL_MS = 60_000;
 
@@ -537,7 +530,6 @@ export class Server {
     return "warning";
   }
 
-  /** Let every accept loop waiting at the connection limit look again. */
   /**
    * Wait until a connection ends. Warn at most once a minute: at the limit,
    * every connection that ends lets one more in, and pauses again.
@@ -546,16 +538,21 @@ export class Server {
     this.#pauses++;
     const now = performance.now();
     if (now - this.#limitWarnedAt >= LIMIT_WARNING_INTERVAL_MS) {
+      if (this.#limitWarnedAt === -Infinity) {
+        log.warning("At the connection limit ({max}): accepting paused", { max });
+      } else {
+        log.warning(
+          "At the connection limit ({max}): accepting paused, {pauses} time(s) since the last such line (logged at most once a minute)",
+          { max, pauses: this.#pauses },
+        );
+      }
       this.#limitWarnedAt = now;
-      log.warning(
-        "At the connection limit ({max}): accepting paused, {pauses} time(s) since the last such line (logged at most once a minute)",
-        { max, pauses: this.#pauses },
-      );
       this.#pauses = 0;
     }
     return new Promise<void>((r) => this.#slotWaiters.push(r));
   }
 
+  /** Let every accept loop waiting at the connection limit look again. */
   #wakeAcceptors(): void {
     if (this.#slotWaiters.length === 0) return;
     const waiters = this.#slotWaiters;
@@ -612,14 +609,12 @@ export class Server {
           fields.close = `upstream-refused: ${error.message}`;
           return undefined;
         }
-        if (
-          error.failure === "no-reply" &&
-          this.#pool.noteSilentClose(upstream) < SILENT_CLOSES_BEFORE_DOWN
-        ) {
+        if (error.failure === "no-reply") {
           // Squid's deny_info TCP_RESET refuses a destination that way:
           // trying the next upstream would go round the refusal, and holding
-          // this one down would move everyone off it. Only a few in a row,
-          // with no reply in between, say that the upstream itself is gone.
+          // this one down would move everyone off it. Not even after several
+          // in a row: a client opens as many as it likes to a refused host.
+          // An upstream that is gone refuses the connection or times out.
           fields.close = `upstream-refused: ${error.message}`;
           return undefined;
         }

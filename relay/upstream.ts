@@ -152,8 +152,6 @@ export class UpstreamPool {
   readonly #upstreams: readonly Upstream[];
   readonly #downUntil: number[];
   readonly #answers: number[];
-  /** Connections closed without a reply since the last reply, per upstream. */
-  readonly #silent: number[];
   readonly #holdDownMs: number;
   readonly #now: () => number;
 
@@ -173,7 +171,6 @@ export class UpstreamPool {
     this.#upstreams = upstreams;
     this.#downUntil = upstreams.map(() => 0);
     this.#answers = upstreams.map(() => 0);
-    this.#silent = upstreams.map(() => 0);
     this.#holdDownMs = options.holdDownMs ?? 30_000;
     this.#now = options.now ?? Date.now;
   }
@@ -227,16 +224,6 @@ export class UpstreamPool {
   }
 
   /**
-   * Count a connection `upstream` closed or reset without a reply.
-   *
-   * @param upstream The upstream.
-   * @returns How many in a row, since its last complete reply.
-   */
-  noteSilentClose(upstream: Upstream): number {
-    return ++this.#silent[this.#upstreams.indexOf(upstream)]!;
-  }
-
-  /**
    * Count a complete reply from `upstream`, whatever its status, and clear
    * its hold-down: it is alive.
    *
@@ -246,7 +233,6 @@ export class UpstreamPool {
   markUp(upstream: Upstream): boolean {
     const i = this.#upstreams.indexOf(upstream);
     this.#answers[i]!++;
-    this.#silent[i] = 0;
     const wasDown = this.#downUntil[i]! > this.#now();
     this.#downUntil[i] = 0;
     return wasDown;
