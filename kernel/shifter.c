@@ -287,13 +287,26 @@ static void shifter_gc(struct work_struct *work)
 		schedule_delayed_work(&sn->gc, SHIFTER_GC_INTERVAL);
 }
 
-static struct shifter_entry *shifter_alloc(struct shifter_net *sn)
+/*
+ * Charged to a memory cgroup: the sender's when a process sends the SYN
+ * (LOCAL_OUT, in its context), else the cgroup of whoever made the
+ * namespace (a forwarded SYN, in softirq or a NAPI thread). So an
+ * unprivileged user's namespaces, however many, fill their tables at that
+ * user's cost, whether the SYNs come from a process or over a veth between
+ * two of them. Past the cgroup's limit if need be, as atomic allocations
+ * are charged: the cgroup then reclaims, or its OOM killer acts, on its
+ * next allocation that may wait; refusing the entry instead would leave a
+ * connection unanswered whenever a limited cgroup sits at its limit, full
+ * of page cache, which is where such cgroups sit.
+ */
+static struct shifter_entry *shifter_alloc(struct shifter_net *sn,
+					   bool sender_pays)
 {
-	const gfp_t gfp = GFP_NOWAIT | __GFP_ACCOUNT | __GFP_NOWARN;
+	const gfp_t gfp = GFP_ATOMIC | __GFP_ACCOUNT;
 	struct shifter_entry *e;
 	struct mem_cgroup *old;
 
-	if (in_task())
+	if (sender_pays)
 		return kzalloc(sizeof(*e), gfp);
 	old = set_active_memcg(sn->memcg);
 	e = kzalloc(sizeof(*e), gfp);
@@ -303,22 +316,14 @@ static struct shifter_entry *shifter_alloc(struct shifter_net *sn)
 
 static void shifter_record(struct shifter_net *sn,
 			   const struct shifter_key *key,
-			   const union nf_inet_addr *daddr, __be16 dport)
+			   const union nf_inet_addr *daddr, __be16 dport,
+			   bool sender_pays)
 {
 	struct shifter_entry *e, *old;
 	unsigned long now = jiffies;
 
-	/*
-	 * Allocate outside the lock; a SYN flood then only costs the allocator.
-	 * Charged to a memory cgroup, within its limit (no __GFP_HIGH, which
-	 * would charge past it): the sender's when a process sends the SYN
-	 * (LOCAL_OUT), else, for a forwarded SYN (softirq), the cgroup of
-	 * whoever made the namespace. So an unprivileged user's namespaces,
-	 * however many, fill their tables at that user's cost, whether the
-	 * SYNs come from a process or over a veth between two of them. A
-	 * failed allocation records nothing: auto then asks conntrack.
-	 */
-	e = shifter_alloc(sn);
+	/* Outside the lock: a SYN flood then only costs the allocator. */
+	e = shifter_alloc(sn, sender_pays);
 	if (!e)
 		return;
 	e->key = *key;
@@ -529,7 +534,8 @@ static unsigned int shifter_hook(void *priv, struct sk_buff *skb,
 			shifter_drop(sn, &key);
 			return NF_ACCEPT;
 		}
-		shifter_record(sn, &key, &daddr, th->dest);
+		shifter_record(sn, &key, &daddr, th->dest,
+			       state->hook == NF_INET_LOCAL_OUT && in_task());
 	} else if (th->fin || th->rst) {
 		shifter_forget(sn, &key, &daddr, th->dest, th->rst);
 	}
@@ -849,7 +855,8 @@ static int __net_init shifter_net_init(struct net *net)
 	/*
 	 * A new namespace's init runs in the task that makes it. The host's,
 	 * and those that exist when the module loads, run in insmod's: they
-	 * charge no one, as before the module was asked to.
+	 * charge forwarded SYNs to no one. The cgroup is held for the
+	 * namespace's life, as its sockets hold theirs, even once removed.
 	 */
 	if (!shifter_loading)
 		sn->memcg = get_mem_cgroup_from_mm(current->mm);
