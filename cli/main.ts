@@ -152,8 +152,9 @@ async function runDaemon(config: DaemonConfig): Promise<number> {
     log.fatal("Cannot start: {error}", { error: errorText(error) });
     return 1;
   } finally {
-    for (const [s, h] of handlers) Deno.removeSignalListener(s, h); // again: a no-op
     // Bounded: a plugin's close() that never settles must not hold the exit.
+    // The signal listeners stay meanwhile: a signal must not kill the
+    // process before it returns (a third one still exits at once).
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       await Promise.race([
@@ -172,6 +173,7 @@ async function runDaemon(config: DaemonConfig): Promise<number> {
       });
     } finally {
       clearTimeout(timer);
+      for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
     }
   }
 }

@@ -27,8 +27,14 @@ function freePort(): number {
  * test run.
  */
 function daemon(port: number, ...args: string[]) {
+  return daemonWith({}, port, ...args);
+}
+
+/** {@linkcode daemon} with extra environment variables. */
+function daemonWith(env: Record<string, string>, port: number, ...args: string[]) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MOD, "--listen", `127.0.0.1:${port}`, ...args],
+    env,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -164,8 +170,8 @@ Deno.test("a second SIGTERM ends the drain, logging each connection; one at once
   // A connection waiting for its ClientHello stays in the drain.
   const example = new URL("../examples/fixed_resolver.ts", import.meta.url).pathname;
   const port = freePort();
-  Deno.env.set("SHIFTER_FIXED_DEST", "192.0.2.10:443");
-  const d = daemon(
+  const d = daemonWith(
+    { SHIFTER_FIXED_DEST: "192.0.2.10:443" },
     port,
     "--resolver",
     example,
@@ -176,7 +182,6 @@ Deno.test("a second SIGTERM ends the drain, logging each connection; one at once
     "--upstream",
     "http://127.0.0.1:9",
   );
-  Deno.env.delete("SHIFTER_FIXED_DEST");
   let status: Deno.CommandStatus;
   const started = performance.now();
   let conn: Deno.TcpConn | undefined;

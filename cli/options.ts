@@ -13,6 +13,7 @@ import {
   formatHostPort,
   type HostPort,
   parseHostPort,
+  withoutZone,
 } from "../resolvers/address.ts";
 import { AUTO, BUILTIN_RESOLVERS, checkResolverSpec } from "../resolvers/registry.ts";
 import { parseUpstream, type Upstream } from "../relay/upstream.ts";
@@ -240,8 +241,10 @@ function toConfig(
     .map((l) => parseHostPort(l, "--listen"));
   const seen = new Set<string>();
   for (const l of listen) {
-    // One address written two ways ([::0] and [::]) is still one address.
-    const key = `${canonicalAddress(l.hostname) ?? l.hostname.toLowerCase()}|${l.port}`;
+    // One address written two ways ([::0] and [::]) is still one address;
+    // one link-local address on two links (a zone each) is two.
+    const zone = l.hostname.slice(withoutZone(l.hostname).length);
+    const key = `${canonicalAddress(l.hostname) ?? l.hostname.toLowerCase()}${zone}|${l.port}`;
     if (seen.has(key)) {
       throw new TypeError(`--listen ${formatHostPort(l.hostname, l.port)} is given twice`);
     }
@@ -300,7 +303,12 @@ function upstreamsFromEnv(): Upstream[] {
 
 /** `unknown command "X"`, with the nearest command when one is close. */
 function unknownCommand(word: string, names: string[]): string {
-  const near = names.find((n) => editDistance(word, n) <= 2);
+  let near: string | undefined;
+  let best = 3; // no further than 2 edits
+  for (const n of names) {
+    const d = editDistance(word, n);
+    if (d < best) [near, best] = [n, d];
+  }
   return `unknown command "${word}"${
     near === undefined ? "" : ` (did you mean ${near}?)`
   }; commands: ${names.join(", ")}`;

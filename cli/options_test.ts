@@ -213,3 +213,13 @@ Deno.test("parseCommandLine() names a mistyped command, and the nearest one", ()
     });
   }
 });
+
+Deno.test("parseCommandLine() takes one link-local address on two links (zones), not twice the same", () => {
+  const c = run(["--listen", "[fe80::1%eth0]:3130", "--listen", "[fe80::1%eth1]:3130"]);
+  assert.equal(c.listen.length, 2);
+  assert.throws(
+    () =>
+      parseCommandLine(["--listen", "[fe80::1%eth0]:3130", "--listen", "[fe80::0:1%eth0]:3130"]),
+    /is given twice/,
+  );
+});

@@ -57,7 +57,9 @@ export function parseUpstream(text: string): Upstream {
     throw new TypeError(`--upstream "${shown}" needs a port (http://HOST:PORT)`);
   }
   if ((url.pathname !== "/" && url.pathname !== "") || url.search || url.hash) {
-    throw new TypeError(`--upstream "${shown}" must not have a path or query`);
+    throw new TypeError(
+      `--upstream "${shown}" must not have a path or query${credentialsHint(text)}`,
+    );
   }
   const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
   const port = url.port === "" ? 80 : Number(url.port);

@@ -90,6 +90,11 @@ Deno.test("parseUpstream() says how to write / ? # in a password", () => {
     () => parseUpstream("http://alice:s3c/ret@p:3128"),
     /"http:\/\/\*\*\*@p:3128" is not a URL .*%2F %3F %23/,
   );
+  // A password that leaves a URL behind (host alice, port 12, a query).
+  assert.throws(
+    () => parseUpstream("http://alice:12?x@p:3128"),
+    /"http:\/\/\*\*\*@p:3128" must not have a path or query \(write .*%2F %3F %23\)/,
+  );
   assert.equal(
     parseUpstream("http://alice:s3c%2Fret@p:3128").authorization,
     `Basic ${btoa("alice:s3c/ret")}`,
