@@ -1,5 +1,5 @@
 /**
- * Durations on the command line: `500ms`, `5s`, `10m`, or plain seconds.
+ * Durations on the command line: `500ms`, `5s`, `10m`, `2h`, or plain seconds.
  *
  * @module
  */

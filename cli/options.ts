@@ -211,7 +211,7 @@ function buildProgram() {
     .addHelpText(
       "after",
       `
-Durations: 500ms, 5s, 10m, or plain seconds.
+Durations: 500ms, 5s, 10m, 2h, or plain seconds.
 Example:
   iptables -t nat -A PREROUTING -i lan0 -p tcp -m multiport --dports 80,443 -j REDIRECT --to-ports 3130
   shifter --upstream http://proxy.example:3128`,
