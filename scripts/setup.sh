@@ -13,6 +13,8 @@ packages=(
   qemu-system-x86 busybox-static kmod cpio sparse
   # The benchmark's reference redirector.
   redsocks
+  # systemd-analyze, for the README's unit; setpriv, to run as nobody.
+  systemd util-linux
 )
 
 missing=()
