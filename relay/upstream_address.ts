@@ -39,6 +39,8 @@ export class UpstreamAddresses {
   /** Upstreams whose last lookup failed (told once, until they recover). */
   readonly #failing = new Set<Upstream>();
   #timer: ReturnType<typeof setInterval> | undefined;
+  /** The refresh under way: a slow resolver gets no second one on top. */
+  #refreshing: Promise<void> | undefined;
 
   /**
    * Track `upstreams`; those given as address literals need nothing.
@@ -65,8 +67,19 @@ export class UpstreamAddresses {
     return this.#addresses.get(upstream) ?? upstream.hostname;
   }
 
-  /** Resolve every named upstream now; a failure keeps the last address. */
-  async refresh(): Promise<void> {
+  /**
+   * Resolve every named upstream now; a failure keeps the last address.
+   * While one refresh is under way, another call joins it: lookups that
+   * hang (DNS down) must not pile up on the runtime's few blocking threads.
+   *
+   * @returns When every name has been looked up.
+   */
+  refresh(): Promise<void> {
+    this.#refreshing ??= this.#refreshAll().finally(() => this.#refreshing = undefined);
+    return this.#refreshing;
+  }
+
+  async #refreshAll(): Promise<void> {
     await Promise.all(this.#named.map(async (u) => {
       try {
         const [first] = await this.#lookup(u.hostname);

@@ -65,3 +65,27 @@ Deno.test("UpstreamAddresses uses the system resolver (/etc/hosts) by default", 
   await addresses.refresh();
   assert.ok(["127.0.0.1", "::1"].includes(addresses.hostFor(u)), addresses.hostFor(u));
 });
+
+Deno.test("UpstreamAddresses starts no refresh while one hangs (DNS down)", async () => {
+  // A scripted resolver that answers only when the test says.
+  let release!: (a: string[]) => void;
+  let asked = 0;
+  const named = parseUpstream("http://proxy.test:3128");
+  const addresses = new UpstreamAddresses([named], {
+    lookup: () => {
+      asked++;
+      return new Promise<string[]>((r) => release = r);
+    },
+  });
+  const first = addresses.refresh();
+  const second = addresses.refresh();
+  assert.equal(asked, 1, "one lookup in flight, not two");
+  release(["192.0.2.8"]);
+  await Promise.all([first, second]);
+  assert.equal(addresses.hostFor(named), "192.0.2.8");
+  const third = addresses.refresh();
+  assert.equal(asked, 2, "the next refresh asks again");
+  release(["192.0.2.9"]);
+  await third;
+  assert.equal(addresses.hostFor(named), "192.0.2.9");
+});
