@@ -567,7 +567,13 @@ export class Server {
     f: Flight,
     started: number,
   ): void {
-    fields.client = formatHostPort(remote.hostname, remote.port);
+    // An IPv4 client of a dual-stack listener ([::]) is ::ffff:a.b.c.d to
+    // the socket: logged as a.b.c.d, as its destinations are.
+    const host = remote.hostname;
+    fields.client = formatHostPort(
+      host.startsWith("::ffff:") && host.includes(".") ? host.slice(7) : host,
+      remote.port,
+    );
     fields.bytes_up = f.state.bytesUp;
     fields.bytes_down = f.state.bytesDown;
     fields.elapsed_ms = Math.round(performance.now() - started);
