@@ -256,6 +256,7 @@ Deno.test({
         }
         if (present) return;
         assertEquals([a, b], [1, 1]);
+        assertEquals(errors.length, 2);
         if (!errors.every((e) => e.includes("insmod kernel/shifter.ko"))) {
           throw new Error(`unexpected messages: ${errors.join(" | ")}`);
         }
