@@ -557,7 +557,10 @@ function within<T>(ms: number, value: Promise<T>, what: string): Promise<T> {
 Deno.test("server never resets a socket that took the descriptor of a client it already closed", async (t) => {
   // Something the server waits for finishes only after the idle sweep closed
   // the client. The first socket opened after that close gets the client's
-  // old descriptor number; nothing the server does late may touch it.
+  // old descriptor number; nothing the server does late may touch it. (The
+  // sweep gives up on the pending answer as it closes the client, so the
+  // late answer is never acted on; #refuse's own check after an abort is a
+  // second line this test cannot reach on its own.)
   // Well after the idle close (1 to 2 s, a sweep later on a slow machine).
   const late = () => new Promise((r) => setTimeout(r, 4500));
   await t.step("a resolver that fails late", async () => {
