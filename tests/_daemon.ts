@@ -7,7 +7,7 @@
 
 import { startTaskV8Flags } from "../scripts/start_flags.ts";
 import { ROOT, waitFor } from "./_env.ts";
-import { startConnectProxy } from "./fixtures/connect_proxy.ts";
+import { startSquid } from "./_squid.ts";
 
 /** An echo server on loopback, closed (with its connections) on dispose. */
 export function echoOrigin() {
@@ -119,17 +119,17 @@ export function spawnShifter(
 }
 
 /**
- * The daemon with what it talks to: an echo origin, a CONNECT proxy
- * (`tests/fixtures/connect_proxy.ts`) and a free port. Resolves once the
- * daemon accepts connections; dispose stops it, then the proxy and the
- * origin.
+ * The daemon with what it talks to: an echo origin, a real Squid as its
+ * upstream and a free port. Resolves once the daemon accepts connections;
+ * dispose stops it, then Squid and the origin.
  *
  * @param extra Daemon flags after the defaults of {@linkcode spawnShifter}.
  * @param options Deno flags, descriptor limit.
  */
 export async function startShifterRig(extra: string[], options: SpawnOptions = {}) {
   const origin = echoOrigin();
-  const proxy = startConnectProxy();
+  // Room for a thousand tunnels (two descriptors each) on Squid's side too.
+  const proxy = await startSquid({ port: freePort(), extra: ["max_filedescriptors 16384"] });
   const port = freePort();
   const shifter = spawnShifter(port, proxy.port, origin.port, extra, options);
   const dispose = async () => {

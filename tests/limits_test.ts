@@ -5,10 +5,13 @@
  */
 
 import assert from "node:assert/strict";
-import { hasProgram, skipUnless, waitFor } from "./_env.ts";
+import { hasProgram, skipUnless, SQUID_REQUIREMENTS, waitFor } from "./_env.ts";
 import { startShifterRig } from "./_daemon.ts";
 
-const ignore = skipUnless("descriptor limit tests", { prlimit: hasProgram("prlimit") });
+const ignore = skipUnless("descriptor limit tests", {
+  prlimit: hasProgram("prlimit"),
+  ...SQUID_REQUIREMENTS,
+});
 const enc = new TextEncoder();
 
 function cpuSeconds(pid: number): number {
@@ -92,6 +95,7 @@ Deno.test({
 
 Deno.test({
   name: "daemon pauses accepting at --max-connections and resumes when a slot frees",
+  ignore: skipUnless("connection limit test", SQUID_REQUIREMENTS),
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { waitFor } from "./_env.ts";
+import { skipUnless, SQUID_REQUIREMENTS, waitFor } from "./_env.ts";
 import { START_V8_FLAGS, startShifterRig } from "./_daemon.ts";
 
 const TUNNELS = 1000;
@@ -20,6 +20,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 Deno.test({
   name: "daemon returns the memory of 1000 closed tunnels to within half their growth",
+  ignore: skipUnless("memory test", SQUID_REQUIREMENTS),
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
