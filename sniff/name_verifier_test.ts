@@ -137,7 +137,8 @@ Deno.test("verify() starts at most maxLookups lookups and answers busy past them
       return new Promise((resolve) => finish.push(() => resolve(["192.0.2.1"])));
     },
     maxLookups: 2,
-    timeoutMs: 50,
+    // Far above what "at once" takes even on a loaded machine.
+    timeoutMs: 1000,
   });
   const slow = [verifier.verify("a.test", "192.0.2.1"), verifier.verify("b.test", "192.0.2.1")];
   const t0 = performance.now();
@@ -145,7 +146,11 @@ Deno.test("verify() starts at most maxLookups lookups and answers busy past them
     ok: false,
     reason: "c.test: busy (2 lookups running)",
   });
-  strictEqual(performance.now() - t0 < 40, true, "busy is answered at once");
+  strictEqual(
+    performance.now() - t0 < 500,
+    true,
+    "busy is answered at once, not after the timeout",
+  );
   strictEqual(started, 2);
   // The first two time out for their callers but keep their slots...
   for (const r of await Promise.all(slow)) strictEqual(r.ok, false);

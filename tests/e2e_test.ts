@@ -761,6 +761,9 @@ Deno.test({
         )).trim() !== "",
       "the transfer to reach Shifter",
     );
+    // `ss` lists a connection still in the accept queue too: give Shifter
+    // the moment it takes to accept it (the transfer lasts about 4 s).
+    await new Promise((r) => setTimeout(r, 500));
     w.shifter.child.kill("SIGTERM");
     await waitFor(
       async () => !(await listening(w.topo, SHIFTER_PORT)),

@@ -62,7 +62,9 @@ Deno.test({
       const before = cpuSeconds(shifter.child.pid);
       await new Promise((r) => setTimeout(r, 2000));
       const used = cpuSeconds(shifter.child.pid) - before;
-      assert.ok(used < 0.5, `no busy loop while out of descriptors: ${used} CPU s in 2 s`);
+      // A spinning accept loop burns about 2 CPU s in 2 s; half of that
+      // leaves room for a loaded machine's GC and scheduling.
+      assert.ok(used < 1, `no busy loop while out of descriptors: ${used} CPU s in 2 s`);
     } finally {
       for (const c of clients) {
         try {
