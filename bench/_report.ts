@@ -117,6 +117,9 @@ function fmt(v: number | undefined, digits: number): string {
 
 function ratio(a: number | undefined, b: number | undefined): string {
   if (a === undefined || b === undefined || !b) return "-";
+  // A ratio of figures at or below zero (an added latency that came out
+  // negative) means nothing: as the target lines say.
+  if (a <= 0 || b <= 0) return "n/a";
   return `${(a / b).toFixed(2)}x`;
 }
 
@@ -260,6 +263,22 @@ export function targets(
     rel("added_p99_us"),
     (v) => v <= 1.3,
     "x",
+  ]);
+  // A failed connection or tunnel is work one path did not do: the
+  // comparison is off whatever its figures say.
+  const failed = (["shifter", "redsocks"] as const).reduce(
+    (sum, p) =>
+      sum + (["conns_failed", "conns_failed_first", "idle_tunnels_failed"] as const).reduce(
+        (n, k) => n + (med[p]?.[k] ?? 0),
+        0,
+      ),
+    0,
+  );
+  checks.push([
+    "no connection or idle tunnel failed (shifter, redsocks; medians)",
+    failed,
+    (v) => v === 0,
+    "",
   ]);
   const back = s?.rss_after_load_kib !== undefined && s?.rss_baseline_kib
     ? s.rss_after_load_kib / s.rss_baseline_kib

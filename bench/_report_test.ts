@@ -80,6 +80,30 @@ Deno.test("an added p99 at or below zero on either side is n/a, never a PASS", (
       { rtt_p99_us: direct },
     ));
     assert.ok(lines.includes("n/a   added p99 over direct <= 1.3x redsocks's"), lines.join("\n"));
+    // And the table prints no ratio for it either (it printed "-0.08x").
+    const text = table(paths(
+      { rtt_p99_us: shifter },
+      { rtt_p99_us: redsocks },
+      { rtt_p99_us: direct },
+    ));
+    const row = text.split("\n").find((l) => l.startsWith("| added p99"))!;
+    assert.match(row, /\| +n\/a \|/, row);
+    assert.doesNotMatch(row, /-\d\.\d\dx/, row);
+  }
+});
+
+Deno.test("a failed connection or idle tunnel on either redirector is a FAIL", () => {
+  const ok = targets(paths({ conns_failed: 0 }, { conns_failed: 0 }));
+  assert.ok(
+    ok.some((l) => l.startsWith("PASS  no connection or idle tunnel failed")),
+    ok.join("\n"),
+  );
+  for (const [s, r] of [[{ conns_failed: 3 }, {}], [{}, { idle_tunnels_failed: 1 }]]) {
+    const lines = targets(paths(s as Sample, r as Sample));
+    assert.ok(
+      lines.some((l) => l.startsWith("FAIL  no connection or idle tunnel failed")),
+      lines.join("\n"),
+    );
   }
 });
 

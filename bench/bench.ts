@@ -189,6 +189,12 @@ async function measure(ctx: RunContext, path: PathName): Promise<Sample> {
 
   if (svc) {
     const comm = await svc.comm();
+    // The wrappers exec the redirector: were one not to, the figures would
+    // be a shell's, near nothing, and every CPU and memory target would pass.
+    const expected = path === "shifter" ? "deno" : path;
+    if (comm !== expected) {
+      throw new Error(`${path} runs as pid ${svc.pid} "${comm}", not ${expected}: not measured`);
+    }
     if (!ctx.seen.has(comm)) log(`${path} runs as pid ${svc.pid} (${comm})`);
     ctx.seen.add(comm);
     await sleep(500);
