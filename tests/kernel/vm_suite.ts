@@ -276,7 +276,13 @@ async function probeDaemon(
     await sleep(100);
   }
   const wasExited = exited;
-  if (!exited) child.kill("SIGTERM");
+  if (!exited) {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // It exited after the loop looked (a refusal prints, then exits).
+    }
+  }
   const s = await status;
   await pumps;
   return { exited: wasExited, code: wasExited ? s.code : undefined, out };
