@@ -120,11 +120,15 @@ Deno.test("shifter exits 1 when its listen address is taken", async () => {
   assert.ok(r.stderr.includes(`Cannot listen on 127.0.0.1:${taken.addr.port}`), r.stderr);
 });
 
-Deno.test("shifter stops cleanly when its resolver fails to close", async () => {
+/**
+ * Start the daemon with a resolver plugin whose `close` is `close`, stop it
+ * with SIGTERM once it listens, and return how it ended.
+ */
+async function stopWithResolver(name: string, close: string) {
   const plugin = await Deno.makeTempFile({ suffix: ".ts" });
   await Deno.writeTextFile(
     plugin,
-    `export default () => ({ name: "stubborn", resolve: () => { throw new Error("unused"); }, close: () => { throw new Error("handle stuck"); } });`,
+    `export default () => ({ name: "${name}", resolve: () => { throw new Error("unused"); }, close: ${close} });`,
   );
   const d = daemon(freePort(), "--resolver", plugin);
   let status: Deno.CommandStatus;
@@ -135,8 +139,14 @@ Deno.test("shifter stops cleanly when its resolver fails to close", async () => 
     status = await d.end();
     await Deno.remove(plugin);
   }
-  const { code } = status;
-  const log = d.log;
+  return { code: status.code, log: d.log };
+}
+
+Deno.test("shifter stops cleanly when its resolver fails to close", async () => {
+  const { code, log } = await stopWithResolver(
+    "stubborn",
+    `() => { throw new Error("handle stuck"); }`,
+  );
   assert.equal(code, 0, log);
   assert.match(log, /Resolver stubborn did not close cleanly: handle stuck/);
   assert.match(log, /Stopped/);
@@ -214,20 +224,7 @@ Deno.test("a second SIGTERM ends the drain, logging each connection; one at once
 });
 
 Deno.test("shifter exits 0 when its resolver's close() never settles, after 5 s", async () => {
-  const plugin = await Deno.makeTempFile({ suffix: ".ts" });
-  await Deno.writeTextFile(
-    plugin,
-    `export default () => ({ name: "stuck", resolve: () => { throw new Error("unused"); }, close: () => new Promise(() => {}) });`,
-  );
-  const d = daemon(freePort(), "--resolver", plugin);
-  let status: Deno.CommandStatus;
-  try {
-    await d.readUntil("listening on");
-    d.child.kill("SIGTERM");
-  } finally {
-    status = await d.end();
-    await Deno.remove(plugin);
-  }
-  assert.equal(status.code, 0, d.log);
-  assert.match(d.log, /Resolver stuck did not close cleanly: no end within 5000 ms/);
+  const { code, log } = await stopWithResolver("stuck", "() => new Promise(() => {})");
+  assert.equal(code, 0, log);
+  assert.match(log, /Resolver stuck did not close cleanly: no end within 5000 ms/);
 });

@@ -71,6 +71,22 @@ async function serverWith(
   };
 }
 
+/**
+ * Send the logs to a string from now until closeLogging().
+ *
+ * @returns What has been logged so far.
+ */
+async function captureLog(format: "json" | "text", level: "info" | "warning") {
+  let out = "";
+  await setupLogging(format, level, {
+    write: (p) => {
+      out += dec.decode(p);
+      return Promise.resolve(p.length);
+    },
+  });
+  return { text: () => out };
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -405,13 +421,7 @@ Deno.test("server gives up on a resolver that never answers", async (t) => {
   await t.step(
     "past the resolve timeout: a reset, a line that says why, the slot freed",
     async () => {
-      let out = "";
-      await setupLogging("json", "warning", {
-        write: (p) => {
-          out += dec.decode(p);
-          return Promise.resolve(p.length);
-        },
-      });
+      const log = await captureLog("json", "warning");
       const s = await serverWith({ resolver: never, upstreams, resolveTimeoutMs: 200 });
       const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
       const cut = setTimeout(() => conn.close(), 3000); // never left waiting
@@ -428,7 +438,7 @@ Deno.test("server gives up on a resolver that never answers", async (t) => {
         await closeLogging();
       }
       assert.equal(up.requests.length, 0);
-      const line = out.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l))
+      const line = log.text().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l))
         .find((l) => l.logger === "shifter.conn");
       assert.equal(line?.close, "resolve-failed: no answer within 200 ms");
     },
@@ -459,13 +469,7 @@ Deno.test("server refuses an IPv6 link-local destination unless the client names
   const upstreams = [parseUpstream(`http://127.0.0.1:${up.port}`)];
 
   await t.step("by address: a reset, a log line that says why, no request upstream", async () => {
-    let out = "";
-    await setupLogging("json", "warning", {
-      write: (p) => {
-        out += dec.decode(p);
-        return Promise.resolve(p.length);
-      },
-    });
+    const log = await captureLog("json", "warning");
     try {
       await using s = await serverWith({ resolver: linkLocal(443), upstreams, connectBy: "ip" });
       const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
@@ -475,7 +479,7 @@ Deno.test("server refuses an IPv6 link-local destination unless the client names
       await closeLogging();
     }
     assert.equal(up.requests.length, 0);
-    const lines = out.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
+    const lines = log.text().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
     const line = lines.find((l) => l.logger === "shifter.conn");
     assert.equal(line?.dest, "[fe80::1]:443");
     assert.match(String(line?.close), /^link-local-refused: /);
@@ -630,13 +634,7 @@ Deno.test("server shutdown gives up on a tunnel still opening once the drain tim
 
 Deno.test("server's connection limit holds across listeners, and each resumes", async () => {
   const listen = [{ hostname: "127.0.0.1", port: 0 }, { hostname: "127.0.0.1", port: 0 }];
-  let out = "";
-  await setupLogging("text", "info", {
-    write: (p) => {
-      out += dec.decode(p);
-      return Promise.resolve(p.length);
-    },
-  });
+  const log = await captureLog("text", "info");
   try {
     await using s = await relayRig({ listen, maxConnections: 1 });
     const [first, second] = s.server.addrs;
@@ -661,21 +659,15 @@ Deno.test("server's connection limit holds across listeners, and each resumes", 
       assert.equal(await within(3000, exchange(port, "again"), `listener ${port}`), "got 5\n");
     }
     // One warning: at most one a minute.
-    const warnings = out.split("\n").filter((l) => l.includes("At the connection limit"));
-    assert.equal(warnings.length, 1, out);
+    const warnings = log.text().split("\n").filter((l) => l.includes("At the connection limit"));
+    assert.equal(warnings.length, 1, log.text());
   } finally {
     await closeLogging();
   }
 });
 
 Deno.test("server warns at most once a minute at its connection limit, not per connection", async () => {
-  let out = "";
-  await setupLogging("text", "info", {
-    write: (p) => {
-      out += dec.decode(p);
-      return Promise.resolve(p.length);
-    },
-  });
+  const log = await captureLog("text", "info");
   try {
     await using s = await relayRig({ maxConnections: 2 });
     // 20 clients at once against 2 slots: accepting pauses again and again.
@@ -689,8 +681,12 @@ Deno.test("server warns at most once a minute at its connection limit, not per c
   } finally {
     await closeLogging();
   }
-  const lines = out.split("\n");
-  assert.equal(lines.filter((l) => l.includes("At the connection limit (2)")).length, 1, out);
+  const lines = log.text().split("\n");
+  assert.equal(
+    lines.filter((l) => l.includes("At the connection limit (2)")).length,
+    1,
+    log.text(),
+  );
 });
 
 Deno.test("server never closes a tunnel as idle while bytes keep moving", async () => {

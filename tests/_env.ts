@@ -94,6 +94,25 @@ export async function run(cmd: string, ...args: string[]): Promise<string> {
 export const ROOT: string = new URL("..", import.meta.url).pathname;
 
 /**
+ * The lines of the first README.md block fenced as `kind` after the text
+ * `after`, as an operator copies them: trimmed, blank lines left out.
+ *
+ * @param kind The fence's language (`sh`, `nft`, `squid`, `ini`).
+ * @param after Text the block follows.
+ * @returns Its lines.
+ * @throws {Error} When there is no such block.
+ */
+export async function readmeBlock(kind: string, after = ""): Promise<string[]> {
+  const readme = await Deno.readTextFile(`${ROOT}README.md`);
+  const from = readme.indexOf(after);
+  const block = new RegExp("```" + kind + "\\n([\\s\\S]*?)```").exec(readme.slice(from))?.[1];
+  if (from < 0 || block === undefined) {
+    throw new Error(`README.md: no ${kind} block after ${JSON.stringify(after)}`);
+  }
+  return block.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+}
+
+/**
  * Wait until `check` returns true, polling.
  *
  * @param check The condition.

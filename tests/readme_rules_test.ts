@@ -6,24 +6,13 @@
  */
 
 import assert from "node:assert/strict";
-import { hasProgram, NETNS_REQUIREMENTS, ROOT, skipUnless } from "./_env.ts";
+import { hasProgram, NETNS_REQUIREMENTS, readmeBlock, skipUnless } from "./_env.ts";
 import { createTopology } from "./_topology.ts";
 
 const ignore = skipUnless("README rule tests", {
   ...NETNS_REQUIREMENTS,
   "nft (nftables)": hasProgram("nft"),
 });
-
-/** The README block of `kind` (sh, nft) that follows `after`. */
-async function readmeBlock(after: string, kind: string): Promise<string[]> {
-  const readme = await Deno.readTextFile(`${ROOT}README.md`);
-  const from = readme.indexOf(after);
-  const block = new RegExp("```" + kind + "\\n([\\s\\S]*?)```").exec(readme.slice(from))?.[1];
-  if (from < 0 || block === undefined) {
-    throw new Error(`README.md: no ${kind} block after ${after}`);
-  }
-  return block.split("\n").map((l) => l.trim()).filter((l) => l !== "");
-}
 
 // Where each connection lands: Shifter's port, or the gateway's own
 // service on port 80. It only accepts, says so, and closes.
@@ -93,7 +82,7 @@ Deno.test({
       };
 
       await t.step("iptables and ip6tables", async () => {
-        const rules = await readmeBlock("   iptables:", "sh");
+        const rules = await readmeBlock("sh", "   iptables:");
         assert.equal(rules.length, 2, rules.join("\n"));
         for (const rule of rules) {
           const [tool, ...args] = rule.split(/\s+/);
@@ -109,7 +98,7 @@ Deno.test({
       });
 
       await t.step("nftables", async () => {
-        const table = await readmeBlock("   nftables:", "nft");
+        const table = await readmeBlock("nft", "   nftables:");
         const file = await Deno.makeTempFile({ suffix: ".nft" });
         try {
           await Deno.writeTextFile(file, table.join("\n") + "\n");

@@ -12,7 +12,7 @@ import { startServer } from "../relay/server.ts";
 import { parseUpstream } from "../relay/upstream.ts";
 import type { Resolver } from "../resolvers/resolver.ts";
 import { freePort } from "./_daemon.ts";
-import { hasProgram, run, skipUnless, SQUID_REQUIREMENTS, waitFor } from "./_env.ts";
+import { hasProgram, readmeBlock, run, skipUnless, SQUID_REQUIREMENTS, waitFor } from "./_env.ts";
 import { startSquid } from "./_squid.ts";
 import { patternBytes } from "./fixtures/pattern.ts";
 
@@ -241,11 +241,9 @@ Deno.test({
 
 /** The Squid lines of the README's gateway setup, without its `http_port`. */
 async function readmeSquidSnippet(): Promise<string[]> {
-  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
-  const block = readme.match(/```squid\n([\s\S]*?)```/)?.[1];
-  if (block === undefined) throw new Error("README.md has no ```squid block");
-  return block.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"))
-    .filter((l) => !l.startsWith("http_port"));
+  return (await readmeBlock("squid")).filter((l) =>
+    !l.startsWith("#") && !l.startsWith("http_port")
+  );
 }
 
 // The README's Squid lines are what an operator copies: with Shifter's

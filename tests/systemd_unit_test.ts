@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { hasProgram, ROOT, skipUnless } from "./_env.ts";
+import { hasProgram, readmeBlock, skipUnless } from "./_env.ts";
 
 const ignore = skipUnless("systemd unit test", {
   "systemd-analyze (systemd)": hasProgram("systemd-analyze"),
@@ -23,10 +23,9 @@ Deno.test({
   name: "the README's systemd unit verifies, and its exposure stays under 4 (OK)",
   ignore,
   async fn() {
-    const readme = await Deno.readTextFile(`${ROOT}README.md`);
-    const from = readme.indexOf("A systemd unit, `/etc/systemd/system/shifter.service`:");
-    const unit = /```ini\n([\s\S]*?)```/.exec(readme.slice(from))?.[1];
-    assert.ok(from >= 0 && unit !== undefined, "README.md has the unit");
+    const unit =
+      (await readmeBlock("ini", "A systemd unit, `/etc/systemd/system/shifter.service`:"))
+        .join("\n") + "\n";
     assert.match(unit, /^ExecStart=\/usr\/local\/bin\/shifter /m);
     const dir = await Deno.makeTempDir();
     try {

@@ -1238,19 +1238,22 @@ async function main(): Promise<void> {
         await must("ip", "-n", ns!, "link", "set", dev!, "up");
         await must("ip", "-n", ns!, "link", "set", "lo", "up");
       }
+      // 3000 SYNs from A to B:443, from ports `first` on, as uid 4242.
+      const synsToB = (first: number) =>
+        must(
+          "vmtool",
+          "-n",
+          "/run/netns/shfwdA",
+          "-u",
+          "4242",
+          "syn",
+          "10.7.0.2",
+          "443",
+          String(first),
+          "3000",
+        );
       const slabBefore = stat("slab_unreclaimable");
-      await must(
-        "vmtool",
-        "-n",
-        "/run/netns/shfwdA",
-        "-u",
-        "4242",
-        "syn",
-        "10.7.0.2",
-        "443",
-        "50000",
-        "3000",
-      );
+      await synsToB(50000);
       await sleep(1500);
       const first = await entries();
       const charged = stat("slab_unreclaimable") - slabBefore;
@@ -1264,18 +1267,7 @@ async function main(): Promise<void> {
       // must not leave connections unrecorded. It reclaims later.
       const current = Number(Deno.readTextFileSync(`${cg}/showner/memory.current`));
       Deno.writeTextFileSync(`${cg}/showner/memory.max`, String(current + 65536));
-      await must(
-        "vmtool",
-        "-n",
-        "/run/netns/shfwdA",
-        "-u",
-        "4242",
-        "syn",
-        "10.7.0.2",
-        "443",
-        "53100",
-        "3000",
-      );
+      await synsToB(53100);
       await sleep(500);
       const added = (await entries()) - first;
       const over = Number(Deno.readTextFileSync(`${cg}/showner/memory.current`)) - current;
